@@ -1,0 +1,26 @@
+// Each subcommand lives in its own file and registers itself on the app.
+// The callback returned runs after parsing and returns the process exit code.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace emo::cli {
+
+struct GlobalOptions {
+  int threads = 0;   // 0 = all cores
+  bool verbose = false;
+  bool quiet = false;
+};
+
+using Run = std::function<int()>;
+
+Run add_generate(CLI::App& app, GlobalOptions& g);
+Run add_batch(CLI::App& app, GlobalOptions& g);
+Run add_inspect(CLI::App& app, GlobalOptions& g);
+Run add_bench(CLI::App& app, GlobalOptions& g);
+
+// Shared helper for subcommands whose issue has not landed yet.
+int not_implemented(const char* what);
+
+}  // namespace emo::cli

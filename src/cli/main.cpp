@@ -1,0 +1,69 @@
+// emo: one binary, subcommands (generate, batch, inspect, bench). A thin layer over include/emo/.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+#include "emo/compat.h"
+#include "emo/error.h"
+
+int main(int argc, char** argv) {
+  using namespace emo::cli;
+  auto logger = spdlog::stderr_color_mt("emo");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%^[%l]%$ %v");
+
+  CLI::App app{"emo: talking/singing portrait video from one image and one voice clip (EMO / Hallo architecture)"};
+  app.set_version_flag("--version", std::string("emo ") + EMO_VERSION + " (libtorch " + emo::compat::torch_version() + ")");
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+  GlobalOptions g;
+  app.add_option("-t,--threads", g.threads, "CPU threads for libtorch (0 = all cores)")->capture_default_str();
+  app.add_flag("-v,--verbose", g.verbose, "Debug logging");
+  app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors");
+  app.fallthrough();
+
+  std::map<CLI::App*, Run> runs;
+  auto reg = [&](Run (*add)(CLI::App&, GlobalOptions&)) {
+    size_t before = app.get_subcommands({}).size();
+    Run r = add(app, g);
+    auto subs = app.get_subcommands({});
+    if (subs.size() > before) runs[subs.back()] = std::move(r);
+  };
+  reg(add_generate);
+  reg(add_batch);
+  reg(add_inspect);
+  reg(add_bench);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(emo::ExitCode::kUsage);
+  }
+  spdlog::set_level(g.verbose ? spdlog::level::debug : g.quiet ? spdlog::level::warn : spdlog::level::info);
+  emo::compat::set_num_threads(g.threads);
+
+  try {
+    for (auto* sub : app.get_subcommands()) {
+      auto it = runs.find(sub);
+      if (it != runs.end()) return it->second();
+    }
+    return static_cast<int>(emo::ExitCode::kUsage);
+  } catch (const emo::Error& e) {
+    spdlog::error("{}", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return static_cast<int>(emo::ExitCode::kFailure);
+  }
+}
+
+namespace emo::cli {
+int not_implemented(const char* what) {
+  spdlog::error("{}: not implemented yet", what);
+  return static_cast<int>(emo::ExitCode::kUsage);
+}
+}  // namespace emo::cli
