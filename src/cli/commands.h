@@ -19,6 +19,8 @@ Run add_generate(CLI::App& app, GlobalOptions& g);
 Run add_batch(CLI::App& app, GlobalOptions& g);
 Run add_inspect(CLI::App& app, GlobalOptions& g);
 Run add_bench(CLI::App& app, GlobalOptions& g);
+Run add_face(CLI::App& app, GlobalOptions& g);
+Run add_eval(CLI::App& app, GlobalOptions& g);
 
 // Shared helper for subcommands whose issue has not landed yet.
 int not_implemented(const char* what);

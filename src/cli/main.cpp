@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   reg(add_batch);
   reg(add_inspect);
   reg(add_bench);
+  reg(add_face);
+  reg(add_eval);
 
   try {
     app.parse(argc, argv);
