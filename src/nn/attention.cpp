@@ -1,0 +1,39 @@
+#include "nn/attention.h"
+
+#include <torch/torch.h>
+
+#include "emo/compat.h"
+
+namespace emo::nn {
+
+AttentionImpl::AttentionImpl(const AttentionConfig& c) : config_(c) {
+  const int64_t kv_dim = c.cross_attention_dim > 0 ? c.cross_attention_dim : c.query_dim;
+  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(c.query_dim, c.inner_dim()).bias(c.bias)));
+  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, c.inner_dim()).bias(c.bias)));
+  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, c.inner_dim()).bias(c.bias)));
+  out_proj_ = torch::nn::Linear(torch::nn::LinearOptions(c.inner_dim(), c.query_dim).bias(c.out_bias));
+  to_out = register_module("to_out", torch::nn::ModuleList());
+  to_out->push_back(out_proj_);
+  to_out->push_back(torch::nn::Dropout(0.0));  // to_out.1 (no parameters; keeps indices as in diffusers)
+}
+
+torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
+  const auto b = x.size(0), l = x.size(1), d = x.size(2) / heads;
+  return x.view({b, l, heads, d}).transpose(1, 2);  // [B, H, L, D]
+}
+
+torch::Tensor merge_heads(const torch::Tensor& x) {
+  const auto b = x.size(0), h = x.size(1), l = x.size(2), d = x.size(3);
+  return x.transpose(1, 2).reshape({b, l, h * d});  // [B, L, H*D]
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
+  const auto& ctx = context.defined() ? context : x;
+  auto q = split_heads(to_q->forward(x), config_.heads);    // [B, H, Lq, D]
+  auto k = split_heads(to_k->forward(ctx), config_.heads);  // [B, H, Lk, D]
+  auto v = split_heads(to_v->forward(ctx), config_.heads);  // [B, H, Lk, D]
+  auto o = compat::attention(q, k, v);                      // [B, H, Lq, D]
+  return out_proj_->forward(merge_heads(o));                // [B, Lq, query_dim]
+}
+
+}  // namespace emo::nn

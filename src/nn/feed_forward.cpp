@@ -1,0 +1,30 @@
+#include "nn/feed_forward.h"
+
+#include <torch/torch.h>
+
+namespace emo::nn {
+
+GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
+  proj = register_module("proj", torch::nn::Linear(dim_in, dim_out * 2));
+}
+
+torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
+  auto h = proj->forward(x);      // [B, L, 2*inner]
+  auto parts = h.chunk(2, -1);    // x, gate
+  return parts[0] * torch::gelu(parts[1]);
+}
+
+FeedForwardImpl::FeedForwardImpl(const FeedForwardConfig& c) {
+  const int64_t inner = c.dim * c.mult;
+  const int64_t out = c.dim_out > 0 ? c.dim_out : c.dim;
+  geglu_ = GEGLU(c.dim, inner);
+  out_ = torch::nn::Linear(inner, out);
+  net = register_module("net", torch::nn::ModuleList());
+  net->push_back(geglu_);                      // net.0
+  net->push_back(torch::nn::Dropout(0.0));     // net.1
+  net->push_back(out_);                        // net.2
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) { return out_->forward(geglu_->forward(x)); }
+
+}  // namespace emo::nn
