@@ -7,6 +7,10 @@
 
 namespace emo::test {
 
+#ifndef EMO_CLI_PATH
+#define EMO_CLI_PATH ""  // torch-only builds have no CLI
+#endif
+
 std::string cli_path() { return EMO_CLI_PATH; }
 
 CliResult run_cli(const std::string& args) {
