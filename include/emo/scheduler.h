@@ -1,0 +1,148 @@
+// Diffusion sampling: noise schedules, model-output parameterisations, the DDIM step and
+// classifier-free guidance. Mirrors diffusers.schedulers.scheduling_ddim.DDIMScheduler (v0.27.2)
+// with eta = 0 (deterministic) as Hallo and Stable Diffusion use it; see docs/sampling.md.
+//
+// Three layers, kept apart so other samplers (DPM-Solver++, Euler) can reuse the first two:
+//   1. schedule:        make_noise_schedule() -> betas / alphas_cumprod / final_alpha_cumprod,
+//                       make_timesteps()      -> the inference timesteps (leading / trailing / linspace)
+//   2. parameterisation: to_x0_eps()          -> model output (eps / v / x0) to (x0, eps)
+//   3. step:            ddim_step()           -> x_{t-1} from (x0, eps) and the two alpha_bars
+// DDIMScheduler ties them together with diffusers' set_timesteps()/step() interface.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace emo::sampling {
+
+enum class BetaSchedule { kLinear, kScaledLinear, kSquaredCosCapV2 };
+enum class TimestepSpacing { kLeading, kTrailing, kLinspace };
+enum class PredictionType { kEpsilon, kVPrediction, kSample };
+
+const char* to_string(BetaSchedule s);
+const char* to_string(TimestepSpacing s);
+const char* to_string(PredictionType p);
+
+// diffusers' scheduler config.json (DDIMScheduler constructor arguments, same defaults).
+struct DDIMSchedulerConfig {
+  int64_t num_train_timesteps = 1000;
+  double beta_start = 0.0001;
+  double beta_end = 0.02;
+  BetaSchedule beta_schedule = BetaSchedule::kLinear;
+  std::vector<double> trained_betas;  // non-empty overrides beta_schedule (length num_train_timesteps)
+  bool clip_sample = true;
+  double clip_sample_range = 1.0;
+  bool set_alpha_to_one = true;
+  int64_t steps_offset = 0;
+  PredictionType prediction_type = PredictionType::kEpsilon;
+  TimestepSpacing timestep_spacing = TimestepSpacing::kLeading;
+  bool rescale_betas_zero_snr = false;
+
+  // Reads a parsed config. Unknown keys are ignored (diffusers writes _class_name, _diffusers_version,
+  // keys of other schedulers); known keys with a wrong type or value, and `thresholding: true`
+  // (pixel-space dynamic thresholding, unsupported), throw ModelError naming `source`.
+  static DDIMSchedulerConfig from_json(const nlohmann::json& j, const std::string& source = "scheduler config");
+  // Reads a file, or a folder holding scheduler_config.json or config.json (in that order).
+  static DDIMSchedulerConfig from_file(const std::string& path);
+};
+
+// ---- 1. schedule ---------------------------------------------------------------------------------
+
+// All float32 and computed with the same tensor ops as diffusers, so the tables match bit for bit.
+struct NoiseSchedule {
+  at::Tensor betas;                // [T] float32
+  at::Tensor alphas_cumprod;       // [T] float32
+  at::Tensor final_alpha_cumprod;  // [] float32: 1 if set_alpha_to_one else alphas_cumprod[0]
+  int64_t num_train_timesteps() const { return betas.size(0); }
+};
+NoiseSchedule make_noise_schedule(const DDIMSchedulerConfig& c);
+
+// diffusers' rescale_zero_terminal_snr (arXiv 2305.08891, Algorithm 1): alphas_cumprod[-1] becomes 0.
+at::Tensor rescale_zero_terminal_snr(const at::Tensor& betas);
+
+// Inference timesteps, descending, as set_timesteps() builds them with numpy (float64, round half
+// to even). steps_offset applies to leading only. Throws UsageError for n < 1 or n > T.
+std::vector<int64_t> make_timesteps(TimestepSpacing spacing, int64_t num_train_timesteps,
+                                    int64_t num_inference_steps, int64_t steps_offset);
+
+// ---- 2. parameterisation -------------------------------------------------------------------------
+
+struct X0Eps {
+  at::Tensor x0;   // predicted clean sample (pred_original_sample)
+  at::Tensor eps;  // predicted noise
+};
+// alpha_prod_t: 0-dim float32 tensor alphas_cumprod[t]; the arithmetic follows diffusers' order.
+X0Eps to_x0_eps(PredictionType type, const at::Tensor& model_output, const at::Tensor& sample,
+                const at::Tensor& alpha_prod_t);
+
+// ---- 3. step -------------------------------------------------------------------------------------
+
+// DDIM (arXiv 2010.02502 eq. 12): x_prev = sqrt(a_prev) x0 + sqrt(1 - a_prev - sigma^2) eps + sigma noise,
+// sigma = eta * sqrt((1-a_prev)/(1-a_t) * (1 - a_t/a_prev)). With eta = 0 `noise` is unused.
+at::Tensor ddim_step(const X0Eps& pred, const at::Tensor& alpha_prod_t, const at::Tensor& alpha_prod_t_prev,
+                     double eta = 0.0, const at::Tensor& noise = {});
+
+struct StepOutput {
+  at::Tensor prev_sample;           // x_{t-1}
+  at::Tensor pred_original_sample;  // x0
+};
+
+class DDIMScheduler {
+ public:
+  explicit DDIMScheduler(DDIMSchedulerConfig config);
+
+  void set_timesteps(int64_t num_inference_steps);
+  const std::vector<int64_t>& timesteps() const { return timesteps_; }
+  int64_t num_inference_steps() const { return num_inference_steps_; }
+
+  // One reverse step at timestep t (one of timesteps(), or any t in [0, T)). eta > 0 needs `noise`
+  // shaped like sample (diffusers draws it with randn; here the caller owns the generator).
+  StepOutput step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample, double eta = 0.0,
+                  const at::Tensor& noise = {}) const;
+
+  // Forward process q(x_t | x0) (diffusers add_noise), for img2img-style starts and tests.
+  at::Tensor add_noise(const at::Tensor& x0, const at::Tensor& noise, int64_t t) const;
+
+  double init_noise_sigma() const { return 1.0; }                 // DDIM: the initial latents are plain randn
+  at::Tensor scale_model_input(const at::Tensor& x, int64_t) const { return x; }  // identity for DDIM
+
+  const DDIMSchedulerConfig& config() const { return config_; }
+  const NoiseSchedule& schedule() const { return schedule_; }
+
+ private:
+  at::Tensor alpha_prod(int64_t t) const;  // alphas_cumprod[t], or final_alpha_cumprod for t < 0
+
+  DDIMSchedulerConfig config_;
+  NoiseSchedule schedule_;
+  std::vector<int64_t> timesteps_;
+  int64_t num_inference_steps_ = 0;
+};
+
+// ---- classifier-free guidance --------------------------------------------------------------------
+
+// A denoiser maps (latents, timestep) to the model output (eps / v / x0, whatever the scheduler expects).
+using Denoiser = std::function<at::Tensor(const at::Tensor& x, int64_t t)>;
+
+// uncond + scale * (cond - uncond), in diffusers' / Hallo's order of operations.
+at::Tensor cfg_combine(const at::Tensor& uncond, const at::Tensor& cond, double scale);
+
+// Hallo / diffusers do guidance only for scale > 1.
+inline bool guidance_enabled(double scale) { return scale > 1.0; }
+
+// Batched CFG: `batched` receives cat([x, x]) along dim 0 (its conditioning must be [uncond; cond],
+// uncond first, as Hallo builds it) and returns [2B, ...]; the wrapper splits and combines.
+Denoiser guided(Denoiser batched, double scale);
+
+// Two-pass CFG (lower peak memory): separate unconditional and conditional denoisers.
+Denoiser guided(Denoiser uncond, Denoiser cond, double scale);
+
+// The plain sampling loop: x <- step(denoise(scale_model_input(x, t), t), t, x) over timesteps().
+// `on_step(i, t, x)` (optional) is called after each step, e.g. for progress or cancellation.
+at::Tensor sample_loop(const DDIMScheduler& scheduler, const Denoiser& denoise, at::Tensor x,
+                       const std::function<void(size_t, int64_t, const at::Tensor&)>& on_step = {});
+
+}  // namespace emo::sampling

@@ -1,0 +1,177 @@
+// Scheduler pieces that need no fixture: config parsing (and its errors), timestep spacings,
+// parameterisation round trips, and classifier-free guidance.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "emo/error.h"
+#include "emo/scheduler.h"
+
+namespace fs = std::filesystem;
+using namespace emo::sampling;
+using json = nlohmann::json;
+
+TEST(SchedulerConfig, DefaultsMatchDiffusers) {
+  auto c = DDIMSchedulerConfig::from_json(json::object());
+  EXPECT_EQ(c.num_train_timesteps, 1000);
+  EXPECT_DOUBLE_EQ(c.beta_start, 0.0001);
+  EXPECT_DOUBLE_EQ(c.beta_end, 0.02);
+  EXPECT_EQ(c.beta_schedule, BetaSchedule::kLinear);
+  EXPECT_TRUE(c.clip_sample);
+  EXPECT_TRUE(c.set_alpha_to_one);
+  EXPECT_EQ(c.steps_offset, 0);
+  EXPECT_EQ(c.prediction_type, PredictionType::kEpsilon);
+  EXPECT_EQ(c.timestep_spacing, TimestepSpacing::kLeading);
+  EXPECT_FALSE(c.rescale_betas_zero_snr);
+}
+
+TEST(SchedulerConfig, ReadsHalloStyleConfigAndIgnoresForeignKeys) {
+  auto j = json::parse(R"({"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "skip_prk_steps": true,
+    "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "linear", "clip_sample": false, "steps_offset": 1,
+    "prediction_type": "v_prediction", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing",
+    "trained_betas": null, "thresholding": false})");
+  auto c = DDIMSchedulerConfig::from_json(j);
+  EXPECT_EQ(c.beta_schedule, BetaSchedule::kLinear);
+  EXPECT_EQ(c.prediction_type, PredictionType::kVPrediction);
+  EXPECT_EQ(c.timestep_spacing, TimestepSpacing::kTrailing);
+  EXPECT_TRUE(c.rescale_betas_zero_snr);
+  EXPECT_FALSE(c.clip_sample);
+  EXPECT_EQ(c.steps_offset, 1);
+  EXPECT_TRUE(c.trained_betas.empty());
+}
+
+TEST(SchedulerConfig, RejectsBadValuesWithKeyName) {
+  auto expect_error = [](const char* text, const char* needle) {
+    try {
+      DDIMSchedulerConfig::from_json(json::parse(text), "sched.json");
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const emo::ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("sched.json"), std::string::npos) << e.what();
+    }
+  };
+  expect_error(R"({"beta_schedule": "sqrt_linear"})", "beta_schedule");
+  expect_error(R"({"prediction_type": "flow"})", "prediction_type");
+  expect_error(R"({"timestep_spacing": "karras"})", "timestep_spacing");
+  expect_error(R"({"num_train_timesteps": "1000"})", "num_train_timesteps");
+  expect_error(R"({"num_train_timesteps": 10.5})", "num_train_timesteps");
+  expect_error(R"({"num_train_timesteps": 0})", "num_train_timesteps");
+  expect_error(R"({"clip_sample": 1})", "clip_sample");
+  expect_error(R"({"thresholding": true})", "thresholding");
+  expect_error(R"({"num_train_timesteps": 3, "trained_betas": [0.1, 0.2]})", "trained_betas");
+  expect_error(R"({"trained_betas": "x"})", "trained_betas");
+  expect_error(R"([1, 2])", "object");
+}
+
+TEST(SchedulerConfig, FromFileFindsSchedulerConfigInFolder) {
+  auto dir = fs::temp_directory_path() / ("emo_sched_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  EXPECT_THROW(DDIMSchedulerConfig::from_file(dir.string()), emo::ModelError);  // empty folder
+  std::ofstream(dir / "config.json") << R"({"prediction_type": "sample"})";
+  EXPECT_EQ(DDIMSchedulerConfig::from_file(dir.string()).prediction_type, PredictionType::kSample);
+  std::ofstream(dir / "scheduler_config.json") << R"({"prediction_type": "v_prediction"})";
+  EXPECT_EQ(DDIMSchedulerConfig::from_file(dir.string()).prediction_type, PredictionType::kVPrediction);
+  std::ofstream(dir / "broken.json") << "{not json";
+  EXPECT_THROW(DDIMSchedulerConfig::from_file((dir / "broken.json").string()), emo::ModelError);
+  EXPECT_THROW(DDIMSchedulerConfig::from_file((dir / "missing.json").string()), emo::ModelError);
+  fs::remove_all(dir);
+}
+
+TEST(SchedulerTimesteps, SpacingsAsDiffusers) {
+  EXPECT_EQ(make_timesteps(TimestepSpacing::kLeading, 1000, 4, 1), (std::vector<int64_t>{751, 501, 251, 1}));
+  EXPECT_EQ(make_timesteps(TimestepSpacing::kTrailing, 1000, 4, 1), (std::vector<int64_t>{999, 749, 499, 249}));
+  EXPECT_EQ(make_timesteps(TimestepSpacing::kTrailing, 1000, 3, 0), (std::vector<int64_t>{999, 666, 332}));
+  // np.linspace(0, 999, 4).round() = [0, 333, 666, 999]; no steps_offset for linspace.
+  EXPECT_EQ(make_timesteps(TimestepSpacing::kLinspace, 1000, 4, 1), (std::vector<int64_t>{999, 666, 333, 0}));
+  EXPECT_EQ(make_timesteps(TimestepSpacing::kLinspace, 1000, 1, 0), (std::vector<int64_t>{0}));
+  EXPECT_THROW(make_timesteps(TimestepSpacing::kLeading, 1000, 0, 0), emo::UsageError);
+  EXPECT_THROW(make_timesteps(TimestepSpacing::kLeading, 1000, 1001, 0), emo::UsageError);
+}
+
+TEST(SchedulerSchedule, ZeroTerminalSnrAndFinalAlpha) {
+  DDIMSchedulerConfig c;
+  c.beta_start = 0.00085;
+  c.beta_end = 0.012;
+  c.rescale_betas_zero_snr = true;
+  auto s = make_noise_schedule(c);
+  EXPECT_EQ(s.alphas_cumprod[-1].item<float>(), 0.0f);
+  EXPECT_EQ(s.final_alpha_cumprod.item<float>(), 1.0f);
+  c.set_alpha_to_one = false;
+  c.beta_schedule = BetaSchedule::kSquaredCosCapV2;
+  c.rescale_betas_zero_snr = false;
+  s = make_noise_schedule(c);
+  EXPECT_EQ(s.final_alpha_cumprod.item<float>(), s.alphas_cumprod[0].item<float>());
+  EXPECT_LE(s.betas.max().item<float>(), 0.999f);
+}
+
+TEST(SchedulerParameterisation, AllTypesAgreeOnX0AndEps) {
+  torch::manual_seed(0);
+  auto x0 = torch::randn({2, 3});
+  auto eps = torch::randn({2, 3});
+  auto a = torch::tensor(0.3f);
+  auto xt = a.sqrt() * x0 + (1 - a).sqrt() * eps;
+  auto v = a.sqrt() * eps - (1 - a).sqrt() * x0;
+  for (auto [type, out] : {std::pair{PredictionType::kEpsilon, eps}, std::pair{PredictionType::kVPrediction, v},
+                           std::pair{PredictionType::kSample, x0}}) {
+    auto r = to_x0_eps(type, out, xt, a);
+    EXPECT_TRUE(torch::allclose(r.x0, x0, 1e-5, 1e-5)) << to_string(type);
+    EXPECT_TRUE(torch::allclose(r.eps, eps, 1e-5, 1e-5)) << to_string(type);
+  }
+}
+
+TEST(SchedulerStep, ErrorsAndEta) {
+  DDIMSchedulerConfig c;
+  c.clip_sample = false;
+  DDIMScheduler s(c);
+  auto x = torch::randn({1, 4});
+  EXPECT_THROW(s.step(x, 999, x), emo::UsageError);  // before set_timesteps
+  s.set_timesteps(10);
+  EXPECT_THROW(s.step(x, 1000, x), emo::UsageError);
+  EXPECT_THROW(s.step(torch::randn({1, 5}), 900, x), emo::UsageError);
+  EXPECT_THROW(s.step(x, 900, x, 0.5), emo::UsageError);  // eta > 0 without noise
+  auto det = s.step(x, 900, x).prev_sample;
+  auto zero_noise = s.step(x, 900, x, 1.0, torch::zeros_like(x)).prev_sample;
+  EXPECT_FALSE(torch::allclose(det, zero_noise));  // eta changes the direction term
+  auto noisy = s.step(x, 900, x, 1.0, torch::ones_like(x)).prev_sample;
+  EXPECT_TRUE((noisy - zero_noise).min().item<float>() > 0);
+}
+
+TEST(Guidance, CombineFormula) {
+  auto u = torch::tensor({1.0f, 2.0f});
+  auto c = torch::tensor({3.0f, 0.0f});
+  EXPECT_TRUE(torch::equal(cfg_combine(u, c, 3.5), u + 3.5 * (c - u)));
+  EXPECT_TRUE(torch::equal(cfg_combine(u, c, 1.0), c));
+  EXPECT_TRUE(torch::equal(cfg_combine(u, c, 0.0), u));
+  EXPECT_THROW(cfg_combine(u, torch::zeros({3}), 2.0), emo::UsageError);
+  EXPECT_FALSE(guidance_enabled(1.0));
+  EXPECT_TRUE(guidance_enabled(3.5));
+}
+
+TEST(Guidance, BatchedWrapperPutsUncondFirst) {
+  // A fake denoiser whose "conditioning" is the batch half: uncond half returns x, cond half returns x + 10.
+  int calls = 0;
+  Denoiser batched = [&](const at::Tensor& x2, int64_t t) {
+    ++calls;
+    EXPECT_EQ(x2.size(0), 4);
+    EXPECT_EQ(t, 7);
+    auto h = x2.chunk(2, 0);
+    return torch::cat({h[0], h[1] + 10}, 0);
+  };
+  auto x = torch::randn({2, 3});
+  auto out = guided(batched, 2.0)(x, 7);
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(torch::allclose(out, x + 20));
+  Denoiser bad = [](const at::Tensor& x2, int64_t) { return x2.slice(0, 0, 1); };
+  EXPECT_THROW(guided(bad, 2.0)(x, 0), emo::UsageError);
+}
+
+TEST(Guidance, TwoPassWrapper) {
+  Denoiser uncond = [](const at::Tensor& x, int64_t) { return x * 0; };
+  Denoiser cond = [](const at::Tensor& x, int64_t) { return x; };
+  auto x = torch::ones({2});
+  EXPECT_TRUE(torch::allclose(guided(uncond, cond, 3.0)(x, 0), torch::full({2}, 3.0f)));
+  EXPECT_THROW(guided(Denoiser{}, cond, 3.0), emo::UsageError);
+}
