@@ -1,0 +1,76 @@
+// The product's main job as a library call: portrait + audio in, talking-portrait video out.
+// The CLI (`emo generate`, `emo batch`) is a thin layer over this header.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "emo/error.h"
+#include "emo/log.h"
+#include "emo/model_spec.h"
+
+namespace emo {
+
+// Chosen once at load time.
+struct RuntimeOptions {
+  std::string device = "cpu";   // "cpu" | "cuda" | "cuda:N"
+  std::string dtype = "fp32";   // "fp32" | "fp16" | "bf16"
+  int threads = 0;              // 0 = all cores
+};
+
+// Per-job settings; 0 / negative / empty means "use the model preset's value".
+struct GenerateParams {
+  int steps = 0;
+  double cfg_scale = 0;
+  int64_t seed = 42;
+  int fps = 0;
+  int width = 0;
+  int height = 0;
+  double pose_weight = 1.0;     // motion_scale[0]: full-face audio branch
+  double face_weight = 1.0;     // motion_scale[1]
+  double lip_weight = 1.0;      // motion_scale[2]
+  double speed = 1.0;           // EMO speed layers (emo preset only)
+  int crf = 18;                 // H.264 quality
+  bool paste_back = false;      // put the animated square back into the original (non-square) image
+  bool require_face = false;    // no face found -> error instead of whole-image fallback
+  double max_audio_seconds = 3600;
+  bool write_sidecar = true;    // OUT.json next to the video
+};
+
+struct GenerateRequest {
+  std::string image;
+  std::string audio;
+  std::string output;           // .mp4 (default) or .mkv
+  GenerateParams params;
+};
+
+struct GenerateResult {
+  std::string output;
+  std::string sidecar;          // "" when not written
+  int frames = 0;
+  double seconds_of_video = 0;
+  double elapsed_s = 0;
+};
+
+class Pipeline {
+ public:
+  // Loads every network of the model folder once (throws ModelError naming the component).
+  static std::unique_ptr<Pipeline> load(const ModelSpec& spec, const RuntimeOptions& runtime);
+  virtual ~Pipeline() = default;
+
+  // Renders one job. Output is written to a temporary name and renamed on success; on error or
+  // cancellation nothing is left under the final name. Throws emo::Error subclasses.
+  // Per-image portrait analysis and per-audio features are cached inside the pipeline, so batch jobs
+  // that share an image or an audio file do that work once.
+  virtual GenerateResult generate(const GenerateRequest& request, const ProgressCallback& progress = {},
+                                  const std::atomic<bool>* cancel = nullptr) = 0;
+  virtual const ModelSpec& spec() const = 0;
+};
+
+// Thrown when `cancel` becomes true between steps.
+struct CancelledError : Error {
+  explicit CancelledError(const std::string& w) : Error(ExitCode::kInterrupted, w) {}
+};
+
+}  // namespace emo
