@@ -114,6 +114,7 @@ struct StreamInfo {
   int64_t frames = -1; // packets counted when probing with count_packets (exact), else the header's, else -1
   double duration = -1;    // seconds (-1 unknown)
   double start_time = 0;   // seconds
+  double end_time() const { return duration < 0 ? -1 : start_time + duration; }
   // video
   int width = 0, height = 0;
   double fps = 0;
@@ -121,14 +122,14 @@ struct StreamInfo {
   // audio
   int sample_rate = 0, channels = 0;
   int frame_size = 0;  // samples per codec frame when known (1024 for AAC)
-  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> metadata;  // stream tags, keys lower-cased
 };
 
 struct ProbeResult {
   std::string path;
   std::string format;  // libav demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" or "matroska,webm"
   double duration = -1;  // container duration in seconds
-  std::map<std::string, std::string> metadata;  // container tags
+  std::map<std::string, std::string> metadata;  // container tags, keys lower-cased (Matroska upper-cases them)
   std::vector<StreamInfo> streams;
 
   // First stream of a type, or nullptr.
@@ -138,7 +139,10 @@ struct ProbeResult {
 
 // Describes a media file. With count_packets, the whole file is demuxed (not decoded) so that `frames` is
 // the exact packet count and `duration` is measured from packet timestamps when the header lacks it; a
-// truncated file then throws. Throws InputError.
+// truncated file then throws or shows fewer frames. Durations: the header's when it has one (MP4: exact, edit
+// lists applied, so AAC priming is not counted); Matroska has no edit lists, so an AAC track's duration there
+// includes the encoder's 1024 priming samples (the muxer shifts every stream by them instead: compare
+// end_time()s for A/V alignment). Throws InputError.
 ProbeResult probe(const std::string& path, bool count_packets = true);
 
 }  // namespace emo::video

@@ -5,6 +5,7 @@ extern "C" {
 #include <libavutil/log.h>
 }
 
+#include <cstdio>
 #include <mutex>
 #include <new>
 
@@ -44,6 +45,18 @@ InputFormatPtr open_input(const std::string& path) {
 double ts_seconds(int64_t ts, AVRational tb, double fallback) {
   if (ts == AV_NOPTS_VALUE) return fallback;
   return static_cast<double>(ts) * av_q2d(tb);
+}
+
+double stream_duration(const AVStream* st) {
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) return ts_seconds(st->duration, st->time_base);
+  const AVDictionaryEntry* e = av_dict_get(st->metadata, "DURATION", nullptr, 0);  // case-insensitive
+  if (!e) return -1;
+  int h = 0, m = 0;
+  double s = 0;
+  if (std::sscanf(e->value, "%d:%d:%lf", &h, &m, &s) != 3) return -1;
+  const double end = h * 3600.0 + m * 60.0 + s;
+  const double start = ts_seconds(st->start_time, st->time_base, 0.0);
+  return end > start ? end - start : -1;
 }
 
 const char* media_type_name(AVMediaType t) {

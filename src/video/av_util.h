@@ -68,6 +68,11 @@ InputFormatPtr open_input(const std::string& path);
 // Seconds from a timestamp in `tb` (or `fallback` for AV_NOPTS_VALUE).
 double ts_seconds(int64_t ts, AVRational tb, double fallback = -1.0);
 
+// A stream's duration in seconds from the header: the stream's own duration (MP4: edit lists applied), else
+// Matroska's per-track "DURATION" tag (the track's end time, written by the muxer, which knows the last
+// packet's real length) minus the start time; -1 when neither is there.
+double stream_duration(const AVStream* st);
+
 const char* media_type_name(AVMediaType t);
 
 // Silences libav's own stderr chatter below warnings once per process (it would bypass emo's logger).

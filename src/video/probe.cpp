@@ -1,5 +1,6 @@
 // probe(): streams, codecs, frame counts, durations and tags of a media file (libavformat, no decoding).
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <limits>
 
@@ -20,7 +21,11 @@ namespace {
 std::map<std::string, std::string> tags(const AVDictionary* d) {
   std::map<std::string, std::string> out;
   const AVDictionaryEntry* e = nullptr;
-  while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX))) out[e->key] = e->value;
+  while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX))) {
+    std::string key = e->key;  // Matroska upper-cases tag names; MP4 keeps them as written
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    out[key] = e->value;
+  }
   return out;
 }
 
@@ -55,7 +60,7 @@ ProbeResult probe(const std::string& path, bool count_packets) {
     s.type = media_type_name(par->codec_type);
     s.codec = avcodec_get_name(par->codec_id);
     s.frames = st->nb_frames > 0 ? st->nb_frames : -1;
-    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) s.duration = ts_seconds(st->duration, st->time_base);
+    s.duration = stream_duration(st);
     s.start_time = ts_seconds(st->start_time, st->time_base, 0.0);
     if (par->codec_type == AVMEDIA_TYPE_VIDEO) {
       s.width = par->width;
@@ -93,9 +98,10 @@ ProbeResult probe(const std::string& path, bool count_packets) {
     }
     for (size_t k = 0; k < n; ++k) {
       r.streams[k].frames = packets[k];
-      // Only fill a duration the header did not give (the header's accounts for edit lists / priming).
-      if (r.streams[k].duration < 0 && packets[k] > 0 && hi[k] > lo[k])
-        r.streams[k].duration = ts_seconds(hi[k] - lo[k], fmt->streams[k]->time_base);
+      // Only fill a duration the header did not give (see stream_duration()): from packet timestamps.
+      StreamInfo& s = r.streams[k];
+      if (s.duration < 0 && packets[k] > 0 && hi[k] > lo[k])
+        s.duration = ts_seconds(hi[k] - lo[k], fmt->streams[k]->time_base);
     }
   }
   return r;

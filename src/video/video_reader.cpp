@@ -2,6 +2,7 @@
 // YUV -> RGB uses the stream's tagged matrix and range (BT.601 when untagged, as FFmpeg does).
 #include <opencv2/core/mat.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -131,9 +132,15 @@ struct VideoReader::Impl {
 
   double duration_value() const {
     const AVStream* st = fmt->streams[vstream];
-    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) return ts_seconds(st->duration, st->time_base);
-    if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) return fmt->duration / static_cast<double>(AV_TIME_BASE);
-    return -1;
+    const double d = stream_duration(st);
+    if (d > 0) return d;
+    if (fmt->duration == AV_NOPTS_VALUE || fmt->duration <= 0) return -1;
+    // Container duration, less the time before this stream starts.
+    const double start = ts_seconds(st->start_time, st->time_base, 0.0);
+    const double fmt_start =
+        fmt->start_time == AV_NOPTS_VALUE ? 0.0 : fmt->start_time / static_cast<double>(AV_TIME_BASE);
+    const double c = fmt->duration / static_cast<double>(AV_TIME_BASE) - std::max(0.0, start - fmt_start);
+    return c > 0 ? c : -1;
   }
 };
 

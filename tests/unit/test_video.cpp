@@ -31,7 +31,7 @@ class VideoTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { if (!getenv("KEEP")) fs::remove_all(dir_); }
   std::string file(const std::string& name) const { return (dir_ / name).string(); }
   // Every file in the test folder except the inputs the test wrote.
   std::vector<std::string> outputs() const {
@@ -81,7 +81,10 @@ cv::Mat pattern(int t, int w = kW, int h = kH) {
   return m;
 }
 
-void expect_round_trip(const std::string& out, const std::string& container_substr, double audio_seconds) {
+// mkv: Matroska has no edit list, so the AAC track's measured duration includes the encoder's 1024 priming
+// samples (the muxer delays every stream by them instead): allow one more AAC frame there, and check that the
+// streams end together in both containers.
+void expect_round_trip(const std::string& out, const std::string& container_substr, double audio_seconds, bool mkv) {
   const auto r = probe(out);
   EXPECT_NE(r.format.find(container_substr), std::string::npos) << r.format;
   ASSERT_EQ(r.streams.size(), 2u);
@@ -98,10 +101,11 @@ void expect_round_trip(const std::string& out, const std::string& container_subs
   EXPECT_NEAR(v->duration, kFrames / kFps, 1e-3);
   ASSERT_GT(a->sample_rate, 0);
   const double aac_frame = 1024.0 / a->sample_rate;
-  EXPECT_NEAR(a->duration, kFrames / kFps, aac_frame) << "audio source was " << audio_seconds << " s";
+  EXPECT_NEAR(a->duration, kFrames / kFps, (mkv ? 2 : 1) * aac_frame) << "audio source was " << audio_seconds << " s";
+  EXPECT_NEAR(a->end_time(), v->end_time(), aac_frame) << "streams must end together";
   ASSERT_TRUE(r.metadata.count("comment")) << "container tags lost";
   EXPECT_EQ(r.metadata.at("comment"), "{\"seed\": 42, \"steps\": 40}");
-  ASSERT_TRUE(r.metadata.count("emo_version"));
+  ASSERT_TRUE(r.metadata.count("emo_version")) << "arbitrary keys must survive";
   EXPECT_EQ(r.metadata.at("emo_version"), "test");
 
   VideoReader reader(out);
@@ -153,7 +157,7 @@ TEST_F(VideoTest, Mp4RoundTripAudioTrimmed) {
     EXPECT_FALSE(w.video_encoder().empty());
   }
   EXPECT_EQ(outputs(), std::vector<std::string>{"out.mp4"});
-  expect_round_trip(out, "mp4", 1.7);
+  expect_round_trip(out, "mp4", 1.7, false);
 }
 
 TEST_F(VideoTest, MkvRoundTripAudioPadded) {
@@ -163,7 +167,7 @@ TEST_F(VideoTest, MkvRoundTripAudioPadded) {
   for (int t = 0; t < kFrames; ++t) w.write(pattern(t));
   w.finish();
   EXPECT_EQ(outputs(), std::vector<std::string>{"out.mkv"});
-  expect_round_trip(out, "matroska", 0.4);
+  expect_round_trip(out, "matroska", 0.4, true);
   const auto r = probe(out);
   EXPECT_EQ(r.first("audio")->channels, 2);
   EXPECT_EQ(r.first("audio")->sample_rate, 44100);
