@@ -24,6 +24,9 @@ struct VideoWriterOptions {
   int crf = 18;
   std::string preset = "medium";  // x264 preset; ignored by other encoders
   int threads = 0;                // encoder threads; 0 = automatic
+  // Empty: libx264, else any other H.264 encoder, else mpeg4 (with a warning). A name forces that encoder
+  // (e.g. "mpeg4"), without fallback.
+  std::string video_encoder;
 
   // Audio track: decoded from this file (any container/codec libav reads), re-encoded to AAC and trimmed or
   // padded with silence to exactly frames / fps seconds. Empty: no audio track.

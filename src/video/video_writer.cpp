@@ -171,10 +171,22 @@ struct VideoWriter::Impl {
 
   void open_video_encoder() {
     bool ok = false;
-    if (const AVCodec* x264 = avcodec_find_encoder_by_name("libx264")) ok = try_video_encoder(x264);
-    if (!ok) {
-      const AVCodec* h264 = avcodec_find_encoder(AV_CODEC_ID_H264);
-      if (h264 && std::string(h264->name) != "libx264") ok = try_video_encoder(h264);
+    if (!opt.video_encoder.empty()) {  // forced by name: no fallback
+      const AVCodec* c = avcodec_find_encoder_by_name(opt.video_encoder.c_str());
+      if (!c || c->type != AVMEDIA_TYPE_VIDEO)
+        fail("no video encoder named '" + opt.video_encoder + "' in this FFmpeg build", 0);
+      if (!try_video_encoder(c)) fail("cannot open the video encoder '" + opt.video_encoder + "'", 0);
+      ok = true;
+    }
+    if (!ok)
+      if (const AVCodec* x264 = avcodec_find_encoder_by_name("libx264")) ok = try_video_encoder(x264);
+    // Any other H.264 encoder this FFmpeg has (openh264, nvenc, ...); those needing hardware frames fail to open.
+    void* it = nullptr;
+    while (!ok) {
+      const AVCodec* c = av_codec_iterate(&it);
+      if (!c) break;
+      if (av_codec_is_encoder(c) && c->id == AV_CODEC_ID_H264 && std::string(c->name) != "libx264")
+        ok = try_video_encoder(c);
     }
     if (!ok) {
       const AVCodec* mpeg4 = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
