@@ -224,6 +224,41 @@ TEST_F(VideoTest, ForcedMpeg4Encoder) {
   EXPECT_EQ(outputs(), std::vector<std::string>{"mpeg4.mp4"});
 }
 
+TEST_F(VideoTest, NtscRateWithAudioTakenFromAVideo) {
+  // 29.97 fps (30000/1001): samples per frame are not whole; the audio source is another video's audio track.
+  const std::string wav = file("sine.wav"), first = file("first.mp4"), out = file("ntsc.mkv");
+  write_sine_wav(wav, 2.0, 22050);
+  {
+    VideoWriter w(first, kW, kH, options_with_audio(wav));
+    for (int t = 0; t < kFrames; ++t) w.write(pattern(t));
+    w.finish();
+  }
+  VideoReader src(first);
+  ASSERT_TRUE(src.has_audio());
+  VideoWriterOptions o;
+  o.fps = 30000.0 / 1001.0;
+  o.audio_path = first;
+  o.audio_stream = src.audio_stream_index();
+  const int n = 13;
+  {
+    VideoWriter w(out, kW, kH, o);
+    for (int t = 0; t < n; ++t) w.write(pattern(t));
+    w.finish();
+  }
+  const auto r = probe(out);
+  const auto* v = r.first("video");
+  const auto* a = r.first("audio");
+  ASSERT_TRUE(v && a);
+  EXPECT_EQ(v->frames, n);
+  EXPECT_NEAR(v->fps, 30000.0 / 1001.0, 1e-6);
+  EXPECT_NEAR(v->duration, n * 1001.0 / 30000.0, 2e-3);  // Matroska stores milliseconds
+  EXPECT_EQ(a->sample_rate, 22050);
+  EXPECT_NEAR(a->end_time(), v->end_time(), 1024.0 / a->sample_rate);
+
+  o.audio_stream = src.video_stream_index();  // not an audio stream
+  EXPECT_THROW(VideoWriter(file("bad.mkv"), kW, kH, o), emo::InputError);
+}
+
 TEST_F(VideoTest, OddDimensionsRejected) {
   const std::string out = file("odd.mp4");
   try {
