@@ -37,9 +37,10 @@ FaceAnalyzer::FaceAnalyzer(FaceOptions opts) : impl_(std::make_unique<Impl>()) {
     I.models = discover_face_models(I.opts.model_dir);
     if (I.models.empty()) log_warn("face analysis: no ONNX models under " + I.opts.model_dir + " (face_analysis/models/*.onnx)");
   }
-  for (const auto& m : I.models) {
+  for (auto& m : I.models) {
     if (m.task == "detection") {
       I.det = detail::load_detector(m, 640, 640);
+      m = I.det->info;  // with the input size actually used
     } else if (m.task == "recognition") {
       I.rec = m;
       I.rec_net = detail::load_plain(m);
