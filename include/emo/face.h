@@ -68,6 +68,9 @@ struct CropInfo {
 // Largest square around `face` (x1, y1, x2, y2) of side max(w, h) * expand (limited by the image), centred on
 // the face and shifted inside the image.
 CropInfo square_crop_around(int width, int height, const cv::Vec4f& face, double expand_ratio);
+// Paste-back: `frame` (any size, e.g. a generated 512x512 frame of the crop) resized (INTER_AREA when
+// shrinking, else INTER_CUBIC) into crop.rect of a copy of `original` (same type as frame).
+cv::Mat paste_back(const cv::Mat& original, const cv::Mat& frame, const CropInfo& crop);
 
 struct FaceOptions {
   std::string model_dir;           // pretrained_models/ or face_analysis/ or .../models; "" = no ONNX models

@@ -57,7 +57,7 @@ int run_face(const FaceCliOptions& o) {
 
   std::vector<std::string> written;
   if (!o.output.empty()) {
-    cv::Mat bgr = cv::imread(o.image, cv::IMREAD_COLOR), rgb;
+    cv::Mat bgr = cv::imread(o.image, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION), rgb;
     cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
     write_png(o.output, face::draw_debug_overlay(rgb, a));
     written.push_back(o.output);

@@ -113,6 +113,17 @@ CropInfo square_crop_around(int width, int height, const cv::Vec4f& face, double
   return c;
 }
 
+cv::Mat paste_back(const cv::Mat& original, const cv::Mat& frame, const CropInfo& crop) {
+  if (original.type() != frame.type()) throw InputError("paste_back: frame and original image types differ");
+  if (crop.rect.width <= 0 || crop.rect.height <= 0 || (crop.rect & cv::Rect(0, 0, original.cols, original.rows)) != crop.rect)
+    throw InputError("paste_back: crop rectangle outside the original image");
+  cv::Mat out = original.clone(), resized;
+  bool shrink = frame.cols > crop.rect.width || frame.rows > crop.rect.height;
+  cv::resize(frame, resized, crop.rect.size(), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_CUBIC);
+  resized.copyTo(out(crop.rect));
+  return out;
+}
+
 namespace {
 // Keypoints guessed from a face box (Haar): typical positions of SCRFD's five points in a detection box.
 std::array<cv::Point2f, 5> kps_from_box(const cv::Vec4f& b) {
@@ -234,7 +245,8 @@ PortraitAnalysis FaceAnalyzer::analyze_rgb(const cv::Mat& rgb_in, const std::vec
 }
 
 PortraitAnalysis FaceAnalyzer::analyze_file(const std::string& path) const {
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  // PIL's Image.open(...).convert("RGB") (Hallo) ignores EXIF orientation: do the same.
+  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   if (bgr.empty()) throw InputError(path + ": cannot read the image");
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);

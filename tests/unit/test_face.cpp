@@ -2,6 +2,10 @@
 // the square crop, and the no-model / no-face paths.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <opencv2/imgproc.hpp>
 
 #include "emo/error.h"
@@ -196,4 +200,54 @@ TEST(FaceAnalyzerFallback, HaarOnDrawnFaceOrNoFace) {
     EXPECT_EQ(a.mask_source, "whole_image");
   }
   EXPECT_FALSE(a.has_embedding);
+}
+
+TEST(FaceCrop, PasteBackRestoresTheOriginalOutsideTheCrop) {
+  cv::Mat orig(100, 160, CV_8UC3, cv::Scalar(10, 20, 30));
+  CropInfo c{cv::Rect(30, 0, 100, 100), 160, 100};
+  cv::Mat frame(512, 512, CV_8UC3, cv::Scalar(200, 100, 50));
+  cv::Mat out = paste_back(orig, frame, c);
+  EXPECT_EQ(out.size(), orig.size());
+  EXPECT_EQ(out.at<cv::Vec3b>(50, 10), cv::Vec3b(10, 20, 30));
+  EXPECT_EQ(out.at<cv::Vec3b>(50, 80), cv::Vec3b(200, 100, 50));
+  EXPECT_THROW(paste_back(orig, frame, CropInfo{cv::Rect(100, 0, 100, 100), 160, 100}), emo::InputError);
+}
+
+TEST(FaceLandmarkFile, TextJsonAndNpy) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("emo_face_lmk_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream t(dir / "n.txt");
+    for (int i = 0; i < 478; ++i) t << (i % 100) / 100.0 << ", " << 0.5 << ", 0.01\n";  // normalised x, y, z
+    std::ofstream j(dir / "p.json");
+    j << "[";
+    for (int i = 0; i < 478; ++i) j << (i ? "," : "") << "[" << i << ", " << 2 * i << "]";
+    j << "]";
+    // .npy v1.0, float32 (478, 2)
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (478, 2), }";
+    while ((10 + header.size() + 1) % 64) header += ' ';
+    header += '\n';
+    std::ofstream n(dir / "p.npy", std::ios::binary);
+    n.write("\x93NUMPY\x01\x00", 8);
+    uint16_t hl = static_cast<uint16_t>(header.size());
+    n.write(reinterpret_cast<const char*>(&hl), 2);
+    n << header;
+    for (int i = 0; i < 478; ++i) {
+      float xy[2] = {static_cast<float>(i) + 0.5f, 300.f};
+      n.write(reinterpret_cast<const char*>(xy), 8);
+    }
+  }
+  auto t = read_mediapipe_landmarks((dir / "n.txt").string(), 200, 100);
+  ASSERT_EQ(t.size(), 478u);
+  EXPECT_DOUBLE_EQ(t[10].x, 0.1 * 200);
+  EXPECT_DOUBLE_EQ(t[10].y, 50.0);
+  auto j = read_mediapipe_landmarks((dir / "p.json").string(), 200, 100);
+  EXPECT_DOUBLE_EQ(j[477].y, 954.0);  // pixels kept as they are
+  auto n = read_mediapipe_landmarks((dir / "p.npy").string(), 200, 100);
+  EXPECT_DOUBLE_EQ(n[3].x, 3.5);
+  EXPECT_DOUBLE_EQ(n[3].y, 300.0);
+  std::ofstream(dir / "short.txt") << "1 2\n3 4\n";
+  EXPECT_THROW(read_mediapipe_landmarks((dir / "short.txt").string(), 10, 10), emo::InputError);
+  fs::remove_all(dir);
 }
