@@ -8,6 +8,7 @@
 #include <opencv2/dnn.hpp>
 
 #include "emo/face.h"
+#include "emo/face_tensors.h"
 #include "face/face_detail.h"
 #include "face/face_models.h"
 #include "face/onnx_graph.h"
@@ -317,7 +318,7 @@ TEST(FaceGolden, HalloPreprocess) {
   auto bbox = torch::tensor({f.box[0], f.box[1], f.box[2], f.box[3]});
   EXPECT_LE(max_abs(bbox, fx.output("face_bbox")), 1e-3);
   auto emb = torch::from_blob(a.embedding.data(), {512}, at::kFloat).clone();
-  EXPECT_TRUE(emo::test::AllClose(emb, fx.output("face_emb"), 1e-3));
+  EXPECT_TRUE(emo::test::AllClose(emb, fx.output("face_emb"), 1e-4));
   double e_ref = max_abs(to_tensor(a.ref_image), fx.output("ref_img_resized_u8"));
   double e_region = max_abs(to_tensor(a.face_region), fx.output("face_region_u8"));
   EXPECT_EQ(e_ref, 0.0);
@@ -328,9 +329,21 @@ TEST(FaceGolden, HalloPreprocess) {
                              {"lip_mask", &a.lip_mask[i]}}) {
       auto t = to_tensor(*mat).to(at::kFloat).div(255.0).view({1, -1});
       double e = max_abs(t, fx.output(std::string(name) + "." + std::to_string(i)));
-      EXPECT_LE(e, 1.0 / 255 + 1e-6) << name << "." << i;
+      EXPECT_LE(e, 1e-6) << name << "." << i;
       worst = std::max(worst, e);
     }
+  }
+  // The tensors hallo's preprocess returns.
+  auto t = to_hallo_inputs(a);
+  auto ref_u8 = fx.output("ref_img_resized_u8").permute({2, 0, 1}).to(at::kFloat);
+  EXPECT_TRUE(emo::test::AllClose(t.ref_image, (ref_u8 / 255.0 - 0.5) / 0.5, 1e-6));
+  auto region = fx.output("face_region_u8").to(at::kFloat).div(255.0).unsqueeze(0).expand({3, -1, -1});
+  EXPECT_TRUE(emo::test::AllClose(t.face_mask, region, 1e-6));
+  EXPECT_TRUE(emo::test::AllClose(t.face_emb, fx.output("face_emb"), 1e-4));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(emo::test::AllClose(t.full_mask[i], fx.output("full_mask." + std::to_string(i)), 1e-6));  // README allows 1/255; we match exactly
+    EXPECT_TRUE(emo::test::AllClose(t.face_masks[i], fx.output("face_mask." + std::to_string(i)), 1e-6));  // README allows 1/255; we match exactly
+    EXPECT_TRUE(emo::test::AllClose(t.lip_masks[i], fx.output("lip_mask." + std::to_string(i)), 1e-6));  // README allows 1/255; we match exactly
   }
   std::printf("[hallo_preprocess] ref image max|diff| %g, face region %g, mask lists %.3g, embedding %.3g\n", e_ref, e_region,
               worst, max_abs(emb, fx.output("face_emb")));
