@@ -91,7 +91,9 @@ struct PortraitAnalysis {
   std::vector<Detection> faces;      // every detection, detector order (score descending)
   int picked = -1;                   // Hallo's pick (largest area, first among equals); -1 = none
   std::string detector;              // "scrfd", "haar", "none"
-  std::string mask_source;           // "mediapipe", "landmark_2d_106", "haar_estimate", "detection_estimate", "whole_image"
+  // "mediapipe" (Hallo exact), "landmark_2d_106" (forehead extrapolated), "detection_estimate" (5 keypoints),
+  // "haar_estimate" (face box), "whole_image" (no face: face box = image, face weight 255 everywhere, lips guessed)
+  std::string mask_source;
   std::vector<std::string> models_used;
   std::vector<std::string> warnings;
   std::vector<float> embedding;      // 512 raw ArcFace values; zeros when no face / no recognition model

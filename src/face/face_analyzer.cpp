@@ -163,6 +163,11 @@ HalloMasks whole_image_masks(int height, int width) {
                      std::nearbyint(height * 0.76)};
   m.lip_box = detail::fill_box(m.lip_mask, detail::expand_region(lip, width, height, 2.0));
   detail::finish_masks(m);
+  // Hallo's min-max normalisation turns a constant (all-face) mask into zeros; "the whole image is the face"
+  // means face weight 1 everywhere and no background instead.
+  m.face_mask_blur.setTo(255);
+  m.sep_background = detail::background_mask(m.face_mask_blur);
+  cv::subtract(m.face_mask_blur, m.sep_lip, m.sep_face);
   return m;
 }
 }  // namespace

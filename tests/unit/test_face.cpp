@@ -160,6 +160,9 @@ TEST(FaceAnalyzerFallback, NoModelsNoFaceUsesWholeImage) {
   for (float v : a.embedding) ASSERT_EQ(v, 0.f);
   EXPECT_EQ(a.masks.face_box, cv::Vec4i(0, 240, 0, 180));
   EXPECT_EQ(cv::countNonZero(a.masks.face_mask), 240 * 180);
+  EXPECT_EQ(cv::countNonZero(a.masks.face_mask_blur), 64 * 64);  // face weight everywhere
+  EXPECT_EQ(cv::countNonZero(a.masks.sep_background), 0);
+  EXPECT_GT(cv::countNonZero(a.masks.sep_lip), 0);
   EXPECT_EQ(a.ref_image.size(), cv::Size(512, 512));
   EXPECT_EQ(a.full_mask[0].size(), cv::Size(64, 64));
   EXPECT_EQ(a.lip_mask[3].size(), cv::Size(8, 8));
