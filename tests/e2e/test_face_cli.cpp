@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -89,6 +90,16 @@ TEST(FaceCli, StandInPackOnRealPhoto) {
   EXPECT_NE(r.output.find("landmarks: 106"), std::string::npos);
   EXPECT_NE(r.output.find("masks from landmark_2d_106"), std::string::npos);
   EXPECT_FALSE(cv::imread(t / "dbg.png").empty());
+  // Precomputed MediaPipe points (normalised) give Hallo's exact-mask path.
+  {
+    std::ofstream l(t / "lmk.txt");
+    for (int i = 0; i < 478; ++i) l << 0.3 + 0.4 * (i % 20) / 19.0 << " " << 0.2 + 0.6 * (i % 7) / 6.0 << "\n";
+  }
+  auto m = run_cli("face --json --landmarks " + q(t / "lmk.txt") + " --model " + q((t.path / "pm").string()) + " " + q(t / "photo.png"));
+  ASSERT_EQ(m.code, 0) << m.output;
+  auto mj = nlohmann::json::parse(m.output.substr(m.output.find('{')));
+  EXPECT_EQ(mj["mask_source"], "mediapipe");
+  EXPECT_TRUE(mj["has_embedding"].get<bool>());
   // Without models the Haar cascade runs on the same photo.
   auto h = run_cli("face --json " + q(t / "photo.png"));
   ASSERT_EQ(h.code, 0) << h.output;
