@@ -13,6 +13,7 @@
 #include "emo/compat.h"
 #include "emo/error.h"
 #include "emo/face.h"
+#include "emo/face_tensors.h"
 #include "emo/generate.h"
 #include "emo/log.h"
 #include "emo/video.h"
@@ -52,13 +53,6 @@ std::string file_key(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return path;
   return path + "|" + std::to_string(st.st_size) + "|" + std::to_string(st.st_mtim.tv_sec) + "." +
          std::to_string(st.st_mtim.tv_nsec);
-}
-
-// uint8 HxW(x3) image -> float tensor [1, C, H, W] in [0, 1]
-torch::Tensor to_tensor01(const cv::Mat& m) {
-  cv::Mat c = m.isContinuous() ? m : m.clone();
-  auto t = torch::from_blob(c.data, {c.rows, c.cols, c.channels()}, torch::kUInt8).clone();
-  return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
 }
 
 struct Portrait {
@@ -277,15 +271,14 @@ class HalloPipeline final : public Pipeline {
       cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
       cv::cvtColor(bgr, pr->original_rgb, cv::COLOR_BGR2RGB);
     }
-    pr->pixels = to_tensor01(pr->analysis.ref_image) * 2 - 1;                      // [1, 3, S, S]
-    cv::Mat region = pr->analysis.face_region;
-    if (region.channels() == 1) cv::cvtColor(region, region, cv::COLOR_GRAY2RGB);
-    pr->face_region = to_tensor01(region);                                         // [1, 3, S, S]
-    pr->embedding = torch::tensor(pr->analysis.embedding, torch::kFloat);         // [512]
+    auto t = face::to_hallo_inputs(pr->analysis);  // exactly hallo's preprocess tensors
+    pr->pixels = t.ref_image.unsqueeze(0);                                          // [1, 3, S, S] in [-1, 1]
+    pr->face_region = t.face_mask.unsqueeze(0);                                     // [1, 3, S, S] in [0, 1]
+    pr->embedding = t.face_emb;                                                     // [512]
     for (int l = 0; l < 4; ++l) {
-      pr->full[l] = to_tensor01(pr->analysis.full_mask[l]).reshape({1, -1});
-      pr->face[l] = to_tensor01(pr->analysis.face_mask[l]).reshape({1, -1});
-      pr->lip[l] = to_tensor01(pr->analysis.lip_mask[l]).reshape({1, -1});
+      pr->full[l] = t.full_mask[l];                                                 // [1, (S/8/2^l)^2]
+      pr->face[l] = t.face_masks[l];
+      pr->lip[l] = t.lip_masks[l];
     }
     std::lock_guard<std::mutex> lock(mu_);
     portraits_[key] = pr;
