@@ -29,6 +29,7 @@ class Vae {
   at::Tensor encode_mean(const at::Tensor& images) const;
   // latent_dist.mean * scaling_factor (what hallo feeds the ReferenceNet).
   at::Tensor encode_latents(const at::Tensor& images) const;
+  // latents: [N, 4, h, w], or video latents [B, 4, F, h, w] (frames in (b f) order).
   // decode(latents / scaling_factor) `chunk` frames at a time; each decoded chunk [n, 3, H, W] (range about
   // [-1, 1], not clamped) goes to `sink` with the index of its first frame. Peak memory depends on `chunk` only.
   void decode_latents(const at::Tensor& latents, int64_t chunk,

@@ -53,10 +53,13 @@ void Vae::decode_latents(const at::Tensor& latents, int64_t chunk,
                          const std::function<void(int64_t, const at::Tensor&)>& sink) const {
   c10::InferenceMode guard;
   const double s = scaling_factor();
-  const int64_t n = latents.size(0);
+  // [B, C, F, h, w] video latents -> [(B F), C, h, w] (hallo: rearrange "b c f h w -> (b f) c h w")
+  const auto flat = latents.dim() == 5 ? latents.transpose(1, 2).flatten(0, 1) : latents;
+  if (flat.dim() != 4) throw InputError("vae: latents must be [N, C, h, w] or [B, C, F, h, w]");
+  const int64_t n = flat.size(0);
   if (chunk <= 0) chunk = n;
   for (int64_t first = 0; first < n; first += chunk) {
-    auto z = latents.slice(0, first, std::min(n, first + chunk)) / s;  // [n, 4, h, w]
+    auto z = flat.slice(0, first, std::min(n, first + chunk)) / s;     // [n, 4, h, w]
     sink(first, impl_->decode(z));                                      // [n, 3, H, W]
   }
 }

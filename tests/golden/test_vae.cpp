@@ -93,6 +93,9 @@ TEST(GoldenVae, PublicLoaderAcceptsLegacyAttentionNames) {
   const auto z = fx.input("z");
   auto decoded = vae.decode_latents(z * vae.scaling_factor(), 1);
   EXPECT_TRUE(Close("decoded", decoded, fx.output("decoded")));
+  // Video layout [B, C, F, h, w] decodes frame by frame in (b f) order.
+  auto video = (z * vae.scaling_factor()).unsqueeze(0).transpose(1, 2);  // [1, C, N, h, w]
+  EXPECT_TRUE(Close("decoded (5-D latents)", vae.decode_latents(video, 1), fx.output("decoded")));
   auto mean = vae.encode_mean(fx.input("image"));
   EXPECT_TRUE(Close("posterior_mean", mean, fx.output("posterior_mean")));
 }
