@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "emo/compat.h"
+#include "emo/models.h"
 #include "emo/weight_loader.h"
 #include "models/unet_2d_condition.h"
 #include "support/golden.h"
@@ -56,4 +60,20 @@ TEST(GoldenUNet2D, ConfigFromFixture) {
   opt.strict = false;
   auto report = emo::io::load_module(*unet, fx.weights(), opt);
   EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+// load_unet2d(dir) on a diffusers `unet/` layout (config.json + diffusion_pytorch_model.safetensors).
+TEST(GoldenUNet2D, PublicLoaderFromDiffusersFolder) {
+  EMO_GOLDEN_FIXTURE(fx, "unet2d");
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("emo_unet2d_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fx.path("config.json"), dir / "config.json", fs::copy_options::overwrite_existing);
+  fs::copy_file(fx.path("weights.safetensors"), dir / "diffusion_pytorch_model.safetensors",
+                fs::copy_options::overwrite_existing);
+  auto unet = emo::load_unet2d(dir.string());
+  fs::remove_all(dir);
+  c10::InferenceMode mode;
+  auto out = unet->forward(fx.input("sample"), fx.input("timestep"), fx.input("encoder_hidden_states"));
+  EXPECT_TRUE(Close("sample (load_unet2d)", out, fx.output("sample")));
 }
