@@ -187,3 +187,64 @@ class SyncNet {
 at::Tensor resize_224_linear(const at::Tensor& frame_u8);
 
 }  // namespace emo::eval
+
+// ---- Whole-run driver (used by `emo eval`; independent of how videos are decoded) -----------------
+
+namespace emo::eval {
+
+// A decoded clip: RGB frames and (optionally) its mono audio track as int16 samples.
+struct Clip {
+  std::string name;
+  at::Tensor frames_rgb;  // [T, H, W, 3] uint8
+  double fps = 25.0;
+  at::Tensor audio_s16;   // [N] int16 (undefined when the clip has no audio)
+  int audio_rate = 16000;
+};
+
+// File names the metrics need inside EvalOptions::weights_dir.
+inline constexpr const char* kFidWeightsFile = "pt_inception-2015-12-05-6726825d.pth";
+inline constexpr const char* kSyncWeightsFile = "syncnet_v2.model";
+inline constexpr const char* kI3dWeightsFile = "i3d_torchscript.pt";
+
+struct EvalOptions {
+  std::vector<std::string> metrics = {"fid", "fvd", "sync", "ssim", "psnr"};
+  std::string weights_dir;
+  SsimVariant ssim_variant = SsimVariant::kSkimage;
+  PsnrVariant psnr_variant = PsnrVariant::kSkimage;
+  SyncVariant sync_variant = SyncVariant::kWav2Lip;
+  FvdVariant fvd_variant = FvdVariant::kCommonMetrics;
+  int fvd_frames = 16;      // frames per video for FVD (first N; at least 10)
+  int fid_batch_size = 50;  // pytorch-fid default
+};
+
+struct MetricResult {
+  std::string name;          // "fid", "fvd", "sync_c", "sync_d", "ssim", "psnr"
+  std::string variant;       // reference implementation the value reproduces
+  bool available = false;
+  std::string reason;        // why unavailable (e.g. the weight file it needs)
+  double value = 0;          // mean over clips (per-clip metrics) or set value (fid, fvd)
+  std::vector<std::pair<std::string, double>> per_clip;
+};
+
+struct EvalReport {
+  std::vector<MetricResult> metrics;
+  std::vector<std::string> clips;
+  std::string to_json() const;  // {"clips": [...], "metrics": {"fid": {"available":..,"value":..}, ...}}
+  const MetricResult* find(const std::string& name) const;
+};
+
+// Streaming evaluator: add (prediction, optional reference) pairs one at a time, then finish().
+// Missing weight files make the metrics that need them unavailable; the others still run.
+class Evaluator {
+ public:
+  explicit Evaluator(EvalOptions options);
+  ~Evaluator();
+  void add(const Clip& pred, const Clip* ref);
+  EvalReport finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace emo::eval

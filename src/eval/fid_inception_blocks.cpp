@@ -20,9 +20,9 @@ torch::Tensor max_pool_3s2(const torch::Tensor& x) { return F::max_pool2d(x, F::
 
 // ---- BasicConv2d
 BasicConv2dImpl::BasicConv2dImpl(const BasicConv2dConfig& c) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in, c.out, c.kernel)
-                                                        .stride(c.stride)
-                                                        .padding(c.padding)
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in, c.out, torch::IntArrayRef(c.kernel))
+                                                        .stride(torch::IntArrayRef(c.stride))
+                                                        .padding(torch::IntArrayRef(c.padding))
                                                         .bias(false)));
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c.out).eps(0.001)));
 }

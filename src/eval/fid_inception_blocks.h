@@ -3,6 +3,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <array>
+
 namespace emo::eval {
 
 // torchvision.models.inception.BasicConv2d: Conv2d(bias=False) -> BatchNorm2d(eps=0.001) -> ReLU
