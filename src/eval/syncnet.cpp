@@ -94,7 +94,11 @@ SyncResult SyncNet::evaluate(const at::Tensor& frames_bgr, const at::Tensor& aud
       throw InputError("sync (syncnet_python variant): frames must be 224x224 face crops");
     frames = frames_bgr;
   }
-  auto imtv = frames.permute({3, 0, 1, 2}).unsqueeze(0).to(torch::kFloat32);  // [1, 3, T, 224, 224]
+  // The reference's imtv is (1, 3, T, 224, 224) float; windows are converted per batch here so long clips
+  // stay uint8 in memory (the values are identical: uint8 -> float is exact).
+  auto window = [&frames](int64_t v) {
+    return frames.narrow(0, v, 5).permute({3, 0, 1, 2}).to(torch::kFloat32);  // [3, 5, 224, 224]
+  };
 
   // Audio: python_speech_features.mfcc on int16-scale samples -> (1, 1, 13, Tm) float32.
   SyncResult r;
@@ -111,7 +115,7 @@ SyncResult SyncNet::evaluate(const at::Tensor& frames_bgr, const at::Tensor& aud
     const int64_t end = std::min<int64_t>(lastframe, i + opt.batch_size);
     std::vector<at::Tensor> im_batch, cc_batch;
     for (int64_t v = i; v < end; ++v) {
-      im_batch.push_back(imtv.narrow(2, v, 5));           // [1, 3, 5, 224, 224]
+      im_batch.push_back(window(v).unsqueeze(0));         // [1, 3, 5, 224, 224]
       cc_batch.push_back(cct.narrow(3, v * 4, 20));       // [1, 1, 13, 20]
     }
     im_feat.push_back(impl_->model->forward_lip(torch::cat(im_batch, 0)));
