@@ -135,6 +135,10 @@ const char* to_string(PsnrVariant v);
 // (int16 or float tensor, NOT normalised). Returns [numframes, 13] float64.
 at::Tensor mfcc(const at::Tensor& signal, int sample_rate = 16000);
 
+// Float samples in [-1, 1] (e.g. emo's libav audio decoder output) -> int16 as the reference's
+// `ffmpeg -acodec pcm_s16le` writes them (libswresample: av_clip_int16(lrintf(x * 32768))). 1-D float -> int16.
+at::Tensor pcm_float_to_s16(const at::Tensor& samples);
+
 enum class SyncVariant {
   kWav2Lip,        // Wav2Lip SyncNetInstance_calc_scores: frames cv2.resize'd to 224x224 (INTER_LINEAR)
   kSyncnetPython,  // syncnet_python SyncNetInstance.evaluate: frames used as they are (must be 224x224)

@@ -88,8 +88,11 @@ eval::Clip load_frame_folder(const fs::path& dir, double fps) {
 eval::Clip load_clip(const fs::path& p, double fps) {
   if (!fs::exists(p)) throw InputError(p.string() + ": no such file or directory");
   if (fs::is_directory(p)) return load_frame_folder(p, fps);
-  // TODO(video/audio issues): decode with emo::video::VideoReader + emo::audio::decode_audio (16 kHz mono,
-  // int16 scale) once those branches are on main.
+  // TODO(video/audio issues): once those branches are on main, decode video files here:
+  //   emo::video::VideoReader rd(path): frames_rgb = stack(read_all()) [T, H, W, 3], fps = rd.fps();
+  //   if rd.has_audio(): emo::audio::decode_audio(path, {16000, 1}) -> planes[0] ->
+  //   eval::pcm_float_to_s16(...) (int16 scale, as `ffmpeg -ac 1 -ar 16000 -acodec pcm_s16le`), audio_rate 16000.
+  // Frame folders may then also take their audio from a --audio file the same way.
   throw NotImplementedError(p.string() +
                             ": reading video files needs the libav video/audio decoders, which are not merged yet; "
                             "pass a folder of frame images instead");

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -94,6 +95,19 @@ at::Tensor mfcc(const at::Tensor& signal_in, int sample_rate) {
   cep = cep * lift;
   cep.select(1, 0).copy_(energy.log());  // appendEnergy
   return cep;
+}
+
+at::Tensor pcm_float_to_s16(const at::Tensor& samples) {
+  if (samples.dim() != 1) throw InputError("pcm_float_to_s16: expected 1-D samples");
+  auto in = samples.to(torch::kFloat32).contiguous();
+  auto out = torch::empty({in.numel()}, torch::kInt16);
+  const float* a = in.data_ptr<float>();
+  int16_t* o = out.data_ptr<int16_t>();
+  for (int64_t i = 0; i < in.numel(); ++i) {
+    const long v = std::lrintf(a[i] * 32768.0f);
+    o[i] = static_cast<int16_t>(std::min(32767L, std::max(-32768L, v)));
+  }
+  return out;
 }
 
 }  // namespace emo::eval
