@@ -26,6 +26,13 @@
 #include "emo/eval.h"
 #include "util/atomic_file.h"
 
+// Transitional gate: video files are decoded once the video reader (include/emo/video.h, `video` branch) is
+// on the branch being built; audio (Sync-C/D from the CLI) still waits for the `audio` branch's decoder.
+#if __has_include("emo/video.h")
+#include "emo/video.h"
+#define EMO_EVAL_HAS_VIDEO_READER 1
+#endif
+
 namespace emo::cli {
 
 namespace fs = std::filesystem;
@@ -88,6 +95,25 @@ eval::Clip load_frame_folder(const fs::path& dir, double fps) {
 eval::Clip load_clip(const fs::path& p, double fps) {
   if (!fs::exists(p)) throw InputError(p.string() + ": no such file or directory");
   if (fs::is_directory(p)) return load_frame_folder(p, fps);
+#ifdef EMO_EVAL_HAS_VIDEO_READER
+  {
+    video::VideoReader rd(p.string());
+    std::vector<at::Tensor> frames;
+    cv::Mat rgb;
+    while (rd.read(rgb)) {
+      if (!rgb.isContinuous()) rgb = rgb.clone();
+      frames.push_back(torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).clone());
+    }
+    if (frames.empty()) throw InputError(p.string() + ": no video frames");
+    eval::Clip c;
+    c.name = p.stem().string();
+    c.frames_rgb = torch::stack(frames);  // [T, H, W, 3] RGB
+    c.fps = rd.fps() > 0 ? rd.fps() : fps;
+    // TODO(audio issue): c.audio_s16 = eval::pcm_float_to_s16(mono 16 kHz samples of emo::audio::decode_audio)
+    if (rd.has_audio()) spdlog::warn("{}: audio decoding for Sync-C/D is not wired yet (audio branch)", p.string());
+    return c;
+  }
+#endif
   // TODO(video/audio issues): once those branches are on main, decode video files here:
   //   emo::video::VideoReader rd(path): frames_rgb = stack(read_all()) [T, H, W, 3], fps = rd.fps();
   //   if rd.has_audio(): emo::audio::decode_audio(path, {16000, 1}) -> planes[0] ->

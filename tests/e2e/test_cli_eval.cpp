@@ -112,3 +112,44 @@ TEST(CliEval, UnknownMetricIsUsageError) {
   auto r = run_cli("eval --pred '" + (root / "pred").string() + "' --metrics nope");
   EXPECT_EQ(r.code, 2) << r.output;
 }
+
+#if __has_include("emo/video.h")
+#include <opencv2/core.hpp>
+
+#include "emo/video.h"
+
+// Video files (active once the video reader is on the branch being built).
+TEST(CliEval, VideoFilesSsimPsnr) {
+  auto root = scratch("video");
+  auto write_video = [&](const fs::path& p, int64_t seed) {
+    torch::manual_seed(seed);
+    auto frames = torch::randint(0, 256, {12, 48, 64, 3}, torch::kUInt8);
+    emo::video::VideoWriter w(p.string(), 64, 48);
+    for (int64_t i = 0; i < frames.size(0); ++i) {
+      auto f = frames[i].contiguous();
+      w.write(f.data_ptr<uint8_t>(), 64, 48);
+    }
+    w.finish();
+  };
+  write_video(root / "pred.mp4", 1);
+  write_video(root / "ref.mp4", 2);
+  auto r = run_cli("eval --pred '" + (root / "pred.mp4").string() + "' --ref '" + (root / "ref.mp4").string() +
+                   "' --metrics ssim,psnr --json '" + (root / "out.json").string() + "'");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = read_json(root / "out.json");
+  // Same numbers as the library on the frames the reader decodes.
+  auto decode = [](const fs::path& p) {
+    emo::video::VideoReader rd(p.string());
+    std::vector<at::Tensor> out;
+    cv::Mat m;
+    while (rd.read(m)) out.push_back(torch::from_blob(m.data, {m.rows, m.cols, 3}, torch::kUInt8).clone());
+    return torch::stack(out);
+  };
+  auto a = decode(root / "pred.mp4"), b = decode(root / "ref.mp4");
+  ASSERT_EQ(a.size(0), 12);
+  double s = 0;
+  for (int64_t i = 0; i < a.size(0); ++i) s += ev::ssim(a[i], b[i]) / static_cast<double>(a.size(0));
+  EXPECT_NEAR(j["metrics"]["ssim"]["value"].get<double>(), s, 1e-12);
+  EXPECT_TRUE(j["metrics"]["psnr"]["available"].get<bool>());
+}
+#endif
