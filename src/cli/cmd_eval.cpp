@@ -6,9 +6,10 @@
 // the reference of the same name (stem) in --ref; FID / FVD are computed over the whole set, SSIM / PSNR over
 // all frames, Sync-C / Sync-D averaged over clips.
 //
-// TODO(video/audio issues): video FILES need the libav decoders of the `video` and `audio` branches
-// (emo::video::VideoReader, emo::audio::decode_audio), not on main when this was written; until they land a
-// video file is rejected with a clear message and frame folders carry no audio (Sync-C/D unavailable).
+// Video FILES are decoded with emo::video::VideoReader when include/emo/video.h exists (gate below; the
+// `video` branch); without it they are rejected with a clear message. TODO(audio issue): the audio track
+// (emo::audio::decode_audio -> eval::pcm_float_to_s16) is not wired yet, so Sync-C/D are unavailable from the
+// CLI (the library path is complete).
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <spdlog/spdlog.h>
