@@ -150,6 +150,11 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
           av_channel_layout_default(&out_layout, opt.channels);
         out_channels = out_layout.nb_channels;
         planes.assign(average_to_mono ? 1 : out_channels, {});
+        if (out.source.container_duration_s > 0) {  // avoid the vectors' doubling on long files
+          auto expect = static_cast<int64_t>(std::ceil(out.source.container_duration_s * opt.sample_rate)) + 4096;
+          if (max_samples > 0) expect = std::min(expect, max_samples);
+          for (auto& p : planes) p.reserve(static_cast<size_t>(expect));
+        }
       } else {
         run_swr(nullptr, 0);  // drain the old resampler; the output layout stays the first one
       }

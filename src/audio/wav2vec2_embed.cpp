@@ -80,18 +80,22 @@ AudioEmbedding Wav2Vec2Embedder::embed(const std::vector<float>& speech, const E
 
   const auto n = static_cast<int64_t>(speech.size());
   auto x = torch::from_blob(const_cast<float*>(speech.data()), {n}, torch::kFloat).to(impl_->device);
-  if (cfg.do_normalize) x = normalize_waveform(x);  // copies, so the caller's buffer is never written
-
   AudioEmbedding out;
   int64_t seq_len = static_cast<int64_t>(std::ceil(static_cast<double>(n) / static_cast<double>(cfg.sampling_rate) * o.fps));
   out.audio_length = seq_len;
+  int64_t pad = 0;
   if (seq_len % o.clip_length != 0) {
     const int64_t pad_frames = o.clip_length - seq_len % o.clip_length;
-    const auto samples_per_frame = static_cast<int64_t>(static_cast<double>(cfg.sampling_rate) / o.fps);
-    x = torch::cat({x, torch::zeros({pad_frames * samples_per_frame}, x.options())});
+    pad = pad_frames * static_cast<int64_t>(static_cast<double>(cfg.sampling_rate) / o.fps);
     seq_len += pad_frames;
   }
   out.seq_len = seq_len;
+  {
+    // Normalise (over the real samples only, as Hallo) straight into the zero-padded buffer.
+    auto padded = torch::zeros({n + pad}, x.options());
+    padded.narrow(0, 0, n).copy_(cfg.do_normalize ? normalize_waveform(x) : x);
+    x = padded;  // never aliases the caller's buffer
+  }
   if (cfg.num_frames(x.size(0)) < 1) throw InputError("audio is too short for wav2vec2 (" + std::to_string(n) + " samples)");
 
   auto conv = m.feature_extractor->forward_chunked(x.unsqueeze(0), o.cnn_chunk_frames);  // [1, C, T']

@@ -106,6 +106,32 @@ TEST(Wav2Vec2Golden, EmbedMatchesHalloAudioEmb) {
               max_diff(w.emb, e.emb));
 }
 
+// Windowed transformer vs a single pass on 20 s of audio (500 frames) with the fixture's weights: printed for
+// docs/audio.md; the windowed result must still be finite and of the right shape.
+TEST(Wav2Vec2Golden, WindowedTransformerError) {
+  EMO_GOLDEN_FIXTURE(fx, "wav2vec2");
+  auto enc = emo::audio::Wav2Vec2Embedder::load_files(fx.path("config.json"), fx.path("weights.safetensors"));
+  std::vector<float> speech(20 * 16000);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> noise(0.f, 0.05f);
+  for (size_t i = 0; i < speech.size(); ++i)
+    speech[i] = 0.3f * static_cast<float>(std::sin(2.0 * 3.14159265358979 * 180.0 * i / 16000.0)) *
+                    (0.6f + 0.4f * static_cast<float>(std::sin(i * 3e-4))) + noise(rng);
+  emo::audio::EmbedOptions opt;
+  auto single = enc.embed(speech, opt);
+  for (auto [win, ctx] : {std::pair<int64_t, int64_t>{250, 50}, {250, 100}, {100, 25}}) {
+    opt.max_frames_per_pass = win;
+    opt.context_frames = ctx;
+    auto w = enc.embed(speech, opt);
+    ASSERT_EQ(w.emb.sizes(), single.emb.sizes());
+    EXPECT_FALSE(w.emb.isnan().any().item<bool>());
+    auto d = (w.emb - single.emb).abs();
+    std::printf("[wav2vec2] windowed %lld/%lld ctx vs single pass on 500 frames: max|diff| %.3g mean|diff| %.3g (absmax %.3g)\n",
+                static_cast<long long>(win), static_cast<long long>(ctx), d.max().item<double>(), d.mean().item<double>(),
+                single.emb.abs().max().item<double>());
+  }
+}
+
 TEST(Wav2Vec2Golden, ChunkedFeatureEncoderIsExact) {
   EMO_GOLDEN_FIXTURE(fx, "wav2vec2");
   c10::InferenceMode guard;
@@ -157,43 +183,6 @@ TEST(Wav2Vec2Golden, LoadsCtcStyleFolder) {
   emo::io::write_safetensors((dir / "model.safetensors").string(), sd);
   EXPECT_THROW(emo::audio::Wav2Vec2Embedder::load(dir.string()), emo::ModelError);
   fs::remove_all(dir);
-}
-
-int64_t peak_rss_kib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
-  return -1;
-}
-
-// 10 minutes of audio through decode + embed with the fixture's tiny config: peak RSS must stay bounded
-// (a single pass would need ~3.6 GB for the attention scores alone at 15000 frames).
-TEST(Wav2Vec2Memory, TenMinuteFileHasBoundedPeakRss) {
-  EMO_GOLDEN_FIXTURE(fx, "wav2vec2");
-  auto enc = emo::audio::Wav2Vec2Embedder::load_files(fx.path("config.json"), fx.path("weights.safetensors"));
-  const auto path = (fs::temp_directory_path() / ("emo_10min_" + std::to_string(::getpid()) + ".wav")).string();
-  {
-    const int rate = 16000;
-    std::vector<float> pcm(static_cast<size_t>(600) * rate);
-    std::mt19937 rng(7);
-    std::normal_distribution<float> noise(0.f, 0.05f);
-    for (size_t i = 0; i < pcm.size(); ++i)
-      pcm[i] = 0.3f * std::sin(2.0 * 3.14159265358979 * 220.0 * i / rate) * (0.5f + 0.5f * std::sin(i * 1e-4f)) + noise(rng);
-    emo::audio::write_wav_pcm16(path, pcm, rate, 1);
-  }
-  const int64_t before = peak_rss_kib();
-  auto speech = emo::audio::load_speech_16k(path);
-  ASSERT_EQ(speech.size(), 600u * 16000u);
-  auto e = enc.embed(speech, {});
-  const int64_t after = peak_rss_kib();
-  fs::remove(path);
-  EXPECT_EQ(e.audio_length, 15000);
-  EXPECT_EQ(e.emb.size(0), 15008);  // rounded up to a multiple of 16
-  EXPECT_FALSE(e.emb.isnan().any().item<bool>());
-  std::printf("[wav2vec2] 10-minute file: peak RSS %.1f MiB (before decode %.1f MiB, growth %.1f MiB)\n", after / 1024.0,
-              before / 1024.0, (after - before) / 1024.0);
-  EXPECT_LT(after - before, 400 * 1024) << "peak RSS grew by " << (after - before) / 1024 << " MiB";
 }
 
 }  // namespace

@@ -157,7 +157,7 @@ INSTANTIATE_TEST_SUITE_P(Codecs, AudioRoundTrip,
                                            Case{"aac", "m4a", 48000, 2, 880.0, 2.0, 0.06},
                                            Case{"flac", "flac", 22050, 1, 300.0, 1.0, 0.002},
                                            Case{"libopus", "ogg", 48000, 2, 500.0, 1.0, 0.03}),
-                         [](const auto& info) { return std::string(info.param.encoder); });
+                         [](const auto& info) { return std::string(info.param.encoder) + "_" + std::to_string(info.param.rate) + "Hz"; });
 
 TEST(AudioDecode, WavSamplesAreExactAt16k) {
   auto pcm = sine(123.0, 16000, 1, 0.5);
