@@ -53,12 +53,14 @@ void write_wav_pcm16(const std::string& path, const std::vector<float>& interlea
 struct EmbedOptions {
   double fps = 25.0;
   int64_t clip_length = 16;          // seq_len is rounded up to a multiple of this (Hallo's n_sample_frames)
-  // Memory bounds for long audio. The CNN feature encoder is always exact (chunked with its receptive field
-  // and a two-pass global GroupNorm); the transformer runs in one pass when seq_len <= max_frames_per_pass,
-  // otherwise in overlapping windows with context_frames of context on each side (see docs/audio.md).
-  int64_t cnn_chunk_frames = 1024;   // 50 Hz CNN frames per chunk (~20 s; ~200 MB peak for the base model)
-  int64_t max_frames_per_pass = 1500;  // 60 s at 25 fps
-  int64_t context_frames = 250;      // 10 s at 25 fps
+  // Memory bounds for long audio (docs/audio.md). The CNN feature encoder is chunked exactly (receptive field +
+  // a two-pass global GroupNorm) and attention is computed in query blocks (exact), so the default result equals
+  // Hallo's single pass for any length, with memory linear in the clip length.
+  int64_t cnn_chunk_frames = 1024;  // 50 Hz CNN frames per chunk (~20 s; ~200 MB peak for the base model)
+  // Optional approximation for very long clips (quadratic attention cost): when > 0 and seq_len exceeds it, the
+  // transformer runs in overlapping windows of this many frames, dropping context_frames on each side.
+  int64_t max_frames_per_pass = 0;
+  int64_t context_frames = 250;  // 10 s at 25 fps
 };
 
 struct AudioEmbedding {

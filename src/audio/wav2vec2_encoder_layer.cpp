@@ -1,6 +1,7 @@
 // transformers.models.wav2vec2.modeling_wav2vec2.Wav2Vec2EncoderLayer
 #include "audio/wav2vec2_encoder_layer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "emo/compat.h"
@@ -18,7 +19,18 @@ torch::Tensor Wav2Vec2AttentionImpl::forward(const torch::Tensor& x) {
   const auto b = x.size(0), t = x.size(1);
   auto split = [&](const torch::Tensor& y) { return y.view({b, t, heads, head_dim}).transpose(1, 2); };  // [B, H, T, d]
   auto q = split(q_proj(x)), k = split(k_proj(x)), v = split(v_proj(x));
-  auto o = compat::attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(head_dim)));  // [B, H, T, d]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  const int64_t rows = std::max<int64_t>(1, max_score_elements / std::max<int64_t>(1, b * heads * t));
+  torch::Tensor o;
+  if (rows >= t) {
+    o = compat::attention(q, k, v, scale);  // [B, H, T, d]
+  } else {
+    o = torch::empty_like(q);
+    for (int64_t s = 0; s < t; s += rows) {
+      const int64_t n = std::min(rows, t - s);
+      o.narrow(2, s, n).copy_(compat::attention(q.narrow(2, s, n), k, v, scale));  // [B, H, n, d]
+    }
+  }
   return out_proj(o.transpose(1, 2).reshape({b, t, heads * head_dim}));                // [B, T, D]
 }
 

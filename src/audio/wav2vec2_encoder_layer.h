@@ -13,6 +13,9 @@ struct Wav2Vec2AttentionImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [B, T, D] -> [B, T, D]
 
   int64_t heads, head_dim;
+  // Queries are processed in row blocks so that at most this many attention scores exist at once
+  // (exact: softmax is per query row). Bounds memory on long clips (15000 frames x 12 heads would be 10.8 GB).
+  int64_t max_score_elements = int64_t{1} << 24;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
 TORCH_MODULE(Wav2Vec2Attention);

@@ -99,7 +99,7 @@ TEST(Wav2Vec2Golden, EmbedMatchesHalloAudioEmb) {
   opt.cnn_chunk_frames = 5;
   auto c = enc.embed(speech, opt);
   EXPECT_TRUE(emo::test::AllClose(c.emb, fx.output("hallo.audio_emb"), 1e-4));
-  opt.max_frames_per_pass = 8;
+  opt.max_frames_per_pass = 8;  // opt-in approximation
   opt.context_frames = 2;
   auto w = enc.embed(speech, opt);
   std::printf("[wav2vec2] windowed transformer (8 frames, 2 context) vs single pass max|diff| %.3g\n",
@@ -130,6 +130,19 @@ TEST(Wav2Vec2Golden, WindowedTransformerError) {
                 static_cast<long long>(win), static_cast<long long>(ctx), d.max().item<double>(), d.mean().item<double>(),
                 single.emb.abs().max().item<double>());
   }
+}
+
+// Attention in query blocks (the long-audio memory bound) gives the same hidden states.
+TEST(Wav2Vec2Golden, BlockedAttentionIsExact) {
+  EMO_GOLDEN_FIXTURE(fx, "wav2vec2");
+  c10::InferenceMode guard;
+  auto m = make_model(fx);
+  for (const auto& layer : *m->encoder->layers) {
+    auto* attn = layer->as<emo::audio::Wav2Vec2EncoderLayer>()->attention.get();
+    attn->max_score_elements = 5 * attn->heads * 24;  // 5 query rows per block on 24 frames
+  }
+  auto o = m->forward(fx.output("input_values"));
+  EXPECT_TRUE(emo::test::AllClose(o.hidden_states.back(), fx.output("last_hidden_state"), 1e-4));
 }
 
 TEST(Wav2Vec2Golden, ChunkedFeatureEncoderIsExact) {
