@@ -77,9 +77,9 @@ bool scan_wav2vec2_folder(const fs::path& dir, std::vector<Component>& out) {
       if (a.is_string() && a.get<std::string>().rfind("Wav2Vec2", 0) == 0) is_w2v = true;
   if (!is_w2v) return false;
   auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? std::to_string(j[k].get<int64_t>()) : std::string("?"); };
-  Component c{"wav2vec2 config", cfg.string(), true,
-              "hidden " + num("hidden_size") + ", layers " + num("num_hidden_layers") + ", heads " +
-                  num("num_attention_heads")};
+  const std::string dims = "hidden " + num("hidden_size") + ", layers " + num("num_hidden_layers") + ", heads " +
+                           num("num_attention_heads");
+  Component c{"wav2vec2 config (" + dims + ")", cfg.string(), true, dims};
   out.push_back(c);
   Component w{"wav2vec2 weights", "", false, "missing: expected model.safetensors or pytorch_model.bin"};
   for (const char* n : {"model.safetensors", "pytorch_model.bin"})

@@ -5,6 +5,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -159,6 +160,96 @@ INSTANTIATE_TEST_SUITE_P(Codecs, AudioRoundTrip,
                                            Case{"libopus", "ogg", 48000, 2, 500.0, 1.0, 0.03}),
                          [](const auto& info) { return std::string(info.param.encoder) + "_" + std::to_string(info.param.rate) + "Hz"; });
 
+// An mp4 with an mpeg4 video stream first and an aac audio stream second (a "talking head" input file).
+bool write_video_with_audio(const std::string& path, const std::vector<float>& mono, int rate) {
+  const AVCodec* vc = avcodec_find_encoder_by_name("mpeg4");
+  const AVCodec* ac = avcodec_find_encoder_by_name("aac");
+  if (!vc || !ac) return false;
+  AVFormatContext* raw = nullptr;
+  if (avformat_alloc_output_context2(&raw, nullptr, nullptr, path.c_str()) < 0) return false;
+  emo::av::OutputFormatPtr fmt(raw);
+  const bool global = fmt->oformat->flags & AVFMT_GLOBALHEADER;
+  emo::av::CodecContextPtr v(avcodec_alloc_context3(vc)), a(avcodec_alloc_context3(ac));
+  v->width = 64;
+  v->height = 48;
+  v->pix_fmt = AV_PIX_FMT_YUV420P;
+  v->time_base = AVRational{1, 25};
+  v->framerate = AVRational{25, 1};
+  a->sample_rate = rate;
+  av_channel_layout_default(&a->ch_layout, 1);
+  a->sample_fmt = AV_SAMPLE_FMT_FLTP;
+  a->bit_rate = 96000;
+  a->time_base = AVRational{1, rate};
+  if (global) {
+    v->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    a->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  }
+  if (avcodec_open2(v.get(), vc, nullptr) < 0 || avcodec_open2(a.get(), ac, nullptr) < 0) return false;
+  AVStream* vs = avformat_new_stream(fmt.get(), nullptr);
+  AVStream* as = avformat_new_stream(fmt.get(), nullptr);
+  avcodec_parameters_from_context(vs->codecpar, v.get());
+  avcodec_parameters_from_context(as->codecpar, a.get());
+  vs->time_base = v->time_base;
+  as->time_base = a->time_base;
+  if (avio_open(&fmt->pb, path.c_str(), AVIO_FLAG_WRITE) < 0 || avformat_write_header(fmt.get(), nullptr) < 0) return false;
+  auto pkt = emo::av::make_packet();
+  auto drain = [&](AVCodecContext* c, AVStream* st) {
+    while (avcodec_receive_packet(c, pkt.get()) == 0) {
+      av_packet_rescale_ts(pkt.get(), c->time_base, st->time_base);
+      pkt->stream_index = st->index;
+      av_interleaved_write_frame(fmt.get(), pkt.get());
+    }
+  };
+  const int64_t total = static_cast<int64_t>(mono.size());
+  const int64_t frames = total * 25 / rate;
+  int64_t apos = 0;
+  for (int64_t f = 0; f < frames; ++f) {
+    auto vf = emo::av::make_frame();
+    vf->format = v->pix_fmt;
+    vf->width = v->width;
+    vf->height = v->height;
+    if (av_frame_get_buffer(vf.get(), 0) < 0) return false;
+    for (int p = 0; p < 3; ++p)
+      for (int y = 0; y < (p ? v->height / 2 : v->height); ++y)
+        std::memset(vf->data[p] + y * vf->linesize[p], static_cast<int>(f * 7 + p * 40) & 0xff, p ? v->width / 2 : v->width);
+    vf->pts = f;
+    avcodec_send_frame(v.get(), vf.get());
+    drain(v.get(), vs);
+    for (; apos < std::min(total, (f + 1) * rate / 25); apos += a->frame_size) {
+      auto af = emo::av::make_frame();
+      af->nb_samples = static_cast<int>(std::min<int64_t>(a->frame_size, total - apos));
+      af->format = a->sample_fmt;
+      af->sample_rate = rate;
+      av_channel_layout_copy(&af->ch_layout, &a->ch_layout);
+      if (av_frame_get_buffer(af.get(), 0) < 0) return false;
+      std::memcpy(af->extended_data[0], mono.data() + apos, sizeof(float) * af->nb_samples);
+      af->pts = apos;
+      avcodec_send_frame(a.get(), af.get());
+      drain(a.get(), as);
+    }
+  }
+  avcodec_send_frame(v.get(), nullptr);
+  drain(v.get(), vs);
+  avcodec_send_frame(a.get(), nullptr);
+  drain(a.get(), as);
+  return av_write_trailer(fmt.get()) >= 0;
+}
+
+TEST(AudioDecode, AudioTrackOfAVideoFile) {
+  const int rate = 44100;
+  auto pcm = sine(660.0, rate, 1, 2.0);
+  const auto path = (temp_dir() / "talking.mp4").string();
+  if (!write_video_with_audio(path, pcm, rate)) GTEST_SKIP() << "mpeg4/aac encoders not available";
+  emo::audio::AudioSource src;
+  auto mono = emo::audio::load_speech_16k(path, &src);
+  EXPECT_EQ(src.stream_index, 1) << "the audio stream, not the video stream";
+  EXPECT_EQ(src.codec, "aac");
+  EXPECT_EQ(src.sample_rate, rate);
+  EXPECT_NEAR(mono.size() / 16000.0, 2.0, 0.06);
+  EXPECT_NEAR(zero_crossing_freq(mono, 16000), 660.0, 6.6);
+  fs::remove(path);
+}
+
 TEST(AudioDecode, WavSamplesAreExactAt16k) {
   auto pcm = sine(123.0, 16000, 1, 0.5);
   const auto path = (temp_dir() / "exact.wav").string();
@@ -186,7 +277,7 @@ TEST(AudioDecode, MissingFile) { expect_input_error((temp_dir() / "nope.wav").st
 TEST(AudioDecode, NotAMediaFile) {
   const auto path = (temp_dir() / "garbage.mp3").string();
   std::ofstream(path) << "this is not audio at all, just some text\n";
-  expect_input_error(path, "");
+  expect_input_error(path, "not a readable audio/video file");
 }
 
 TEST(AudioDecode, NoAudioStream) {
@@ -199,7 +290,7 @@ TEST(AudioDecode, NoAudioStream) {
 TEST(AudioDecode, ZeroLength) {
   const auto path = (temp_dir() / "empty.wav").string();
   emo::audio::write_wav_pcm16(path, {}, 16000, 1);
-  expect_input_error(path, "");
+  expect_input_error(path, "empty");
   fs::remove(path);
 }
 
