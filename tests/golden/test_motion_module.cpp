@@ -14,5 +14,6 @@ TEST(GoldenMotionModule, MatchesHallo) {
   emo::models::VanillaTemporalModule mm(cfg);
   emo::io::load_module(*mm, fx.weights(), {"", true, {}, fx.path("weights.safetensors")});
   auto out = mm->forward(fx.input("hidden_states"));
+  RecordProperty("max_abs_diff", std::to_string((out - fx.output("hidden_states")).abs().max().item<double>()));
   EXPECT_TRUE(emo::test::AllClose(out, fx.output("hidden_states"), 1e-4));
 }

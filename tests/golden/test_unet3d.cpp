@@ -67,7 +67,9 @@ TEST(GoldenUNet3D, HalloInferencePath) {
   auto cond = conditions(fx);
   cond.hallo_training_path = true;
   auto out = unet->forward(fx.input("sample"), fx.input("timestep"), cond);
+  RecordProperty("max_abs_diff", std::to_string((out - fx.output("sample")).abs().max().item<double>()));
   EXPECT_TRUE(emo::test::AllClose(out, fx.output("sample"), 1e-4));
+  EXPECT_FALSE(emo::test::AllClose(out, fx.output("sample_eval_mode"), 1e-2));  // the two paths really differ
 }
 
 TEST(GoldenUNet3D, EvalModePath) {
@@ -77,5 +79,6 @@ TEST(GoldenUNet3D, EvalModePath) {
   auto cond = conditions(fx);
   cond.hallo_training_path = false;
   auto out = unet->forward(fx.input("sample"), fx.input("timestep"), cond);
+  RecordProperty("max_abs_diff", std::to_string((out - fx.output("sample_eval_mode")).abs().max().item<double>()));
   EXPECT_TRUE(emo::test::AllClose(out, fx.output("sample_eval_mode"), 1e-4));
 }

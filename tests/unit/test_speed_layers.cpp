@@ -110,7 +110,7 @@ TEST(SpeedLayers, ZeroInitialisedMotionModuleIsIdentity) {
   VanillaTemporalModule plain(tiny_motion(0)), speed(tiny_motion(24));
   randomize(*plain, "");  // incl. proj_out (zero in AnimateDiff) so the module is not trivially the identity
   auto report = emo::io::load_module(*speed, state_of(*plain), {"", false});
-  EXPECT_EQ(report.missing.size(), 6u);  // speed_norm.{weight,bias}, speed_attn.{to_q,to_k,to_v,to_out.0.weight+bias}
+  EXPECT_EQ(report.missing.size(), 7u);  // speed_norm.{weight,bias}, speed_attn.{to_q,to_k,to_v}.weight, to_out.0.{weight,bias}
   EXPECT_TRUE(report.unexpected.empty());
   auto x = torch::randn({2, 32, 5, 4, 4});
   auto tokens = torch::randn({2, 5, 24});
