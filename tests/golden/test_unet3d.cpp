@@ -82,3 +82,33 @@ TEST(GoldenUNet3D, EvalModePath) {
   RecordProperty("max_abs_diff", std::to_string((out - fx.output("sample_eval_mode")).abs().max().item<double>()));
   EXPECT_TRUE(emo::test::AllClose(out, fx.output("sample_eval_mode"), 1e-4));
 }
+
+// The second denoising step of ../shared/golden/pipeline_step, assembled from that fixture's intermediates the way
+// FaceAnimatePipeline does it (CFG batch [uncond, cond], banks of step 0 reused): checks the batch layout the
+// pipeline has to build around UNet3DConditionModel::forward.
+TEST(GoldenUNet3D, PipelineSecondStep) {
+  EMO_GOLDEN_FIXTURE(fx, "unet3d");
+  EMO_GOLDEN_FIXTURE(ps, "pipeline_step");
+  c10::InferenceMode guard;
+  auto unet = build(fx);  // same denoiser weights and banks (reference UNet of the same set, step 0)
+  const auto f = ps.config().at("pipeline").at("video_length").get<int64_t>();
+  UNet3DConditions c;
+  c.encoder_hidden_states = ps.output("encoder_hidden_states");  // [uncond, cond]
+  auto audio = ps.output("audio_tokens");
+  c.audio_embedding = torch::cat({torch::zeros_like(audio), audio});
+  auto fl = ps.output("face_locator");
+  c.mask_cond_fea = torch::cat({torch::zeros_like(fl), fl});
+  for (int l = 0; l < 4; ++l) {
+    for (auto [name, dst] : {std::pair{"full_mask.", &c.full_mask}, {"face_mask.", &c.face_mask}, {"lip_mask.", &c.lip_mask}}) {
+      auto m = ps.input(name + std::to_string(l)).repeat({f, 1});  // per image -> per frame
+      dst->push_back(torch::cat({m, m}));                           // CFG halves
+    }
+  }
+  const auto& ms = ps.config().at("pipeline").at("motion_scale");
+  c.motion_scale = std::array<double, 3>{ms[0].get<double>(), ms[1].get<double>(), ms[2].get<double>()};
+  auto latents = ps.output("latents.step0");
+  auto t = ps.output("timesteps")[1];
+  auto out = unet->forward(torch::cat({latents, latents}), t, c);
+  RecordProperty("max_abs_diff", std::to_string((out - ps.output("unet_out.step1")).abs().max().item<double>()));
+  EXPECT_TRUE(emo::test::AllClose(out, ps.output("unet_out.step1"), 1e-4));
+}
