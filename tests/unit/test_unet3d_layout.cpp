@@ -77,6 +77,26 @@ TEST(UNet3DLayout, HalloKeyNamesAndIrregularAudioWidths) {
   cfg.audio_inner_dims["down_blocks.1"] = {64, 64};
   UNet3DConditionModel unet2(cfg);
   EXPECT_EQ(shapes(*unet2).at("down_blocks.1.audio_modules.0.proj_in.weight"), (V{64, 64, 1, 1}));
+
+  // read_widths_from: audio widths and speed layers follow the weights.
+  emo::io::StateDict sd{{"denoising_unet.down_blocks.1.audio_modules.0.proj_in.weight", torch::zeros({16, 64, 1, 1})},
+                        {"denoising_unet.down_blocks.1.audio_modules.1.proj_in.weight", torch::zeros({8, 64, 1, 1})}};
+  cfg.speed.enabled = true;
+  cfg.read_widths_from(sd, "denoising_unet.");
+  EXPECT_EQ(cfg.audio_inner_dims.at("down_blocks.1"), (V{16, 8}));
+  EXPECT_FALSE(cfg.speed.enabled);  // no speed weights -> exactly Hallo
+  sd["denoising_unet.speed_encoder.net.0.weight"] = torch::zeros({7, cfg.speed.input_dim()});
+  sd["denoising_unet.speed_encoder.net.2.weight"] = torch::zeros({40, 7});
+  cfg.read_widths_from(sd, "denoising_unet.");
+  EXPECT_TRUE(cfg.speed.enabled);
+  EXPECT_EQ(cfg.speed.hidden_dim, 7);
+  EXPECT_EQ(cfg.speed.embed_dim, 40);
+  UNet3DConditionModel unet3(cfg);
+  auto s3 = shapes(*unet3);
+  EXPECT_EQ(s3.at("speed_encoder.net.2.weight"), (V{40, 7}));
+  EXPECT_EQ(s3.at("mid_block.motion_modules.0.temporal_transformer.speed_attn.to_k.weight"), (V{128, 40}));
+  sd["denoising_unet.speed_encoder.net.0.weight"] = torch::zeros({7, cfg.speed.input_dim() + 1});
+  EXPECT_THROW(cfg.read_widths_from(sd, "denoising_unet."), emo::ModelError);
 }
 
 TEST(UNet3DLayout, ReaderOrderIsDfsDownUpMidThenWidth) {

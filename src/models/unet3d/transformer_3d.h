@@ -51,7 +51,7 @@ class Transformer3DModelImpl : public torch::nn::Module {
   torch::nn::ModuleList transformer_blocks{nullptr};
 
  private:
-  torch::Tensor to_tokens(const torch::Tensor& folded) ;                                // [(B F), C, H, W] -> [(B F), L, inner]
+  torch::Tensor to_tokens(const torch::Tensor& folded);  // [(B F), C, H, W] -> [(B F), L, inner]
   torch::Tensor from_tokens(const torch::Tensor& h, const torch::Tensor& residual, int64_t frames);  // -> [B, C, F, H, W]
 
   Transformer3DModelConfig config_;

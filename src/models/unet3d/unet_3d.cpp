@@ -102,6 +102,17 @@ void UNet3DConditionModelConfig::read_widths_from(const io::StateDict& w, const 
   for (size_t i = 0; i < down_block_types.size(); ++i) widths("down_blocks." + std::to_string(i));
   widths("mid_block");
   for (size_t i = 0; i < up_block_types.size(); ++i) widths("up_blocks." + std::to_string(i));
+  // Speed layers exist exactly when their weights do (a Hallo checkpoint has none: the model is then exactly Hallo).
+  auto fc1 = w.find(prefix + "speed_encoder.net.0.weight");
+  auto fc2 = w.find(prefix + "speed_encoder.net.2.weight");
+  speed.enabled = fc1 != w.end() && fc2 != w.end();
+  if (speed.enabled) {
+    if (fc1->second.size(1) != speed.input_dim())
+      throw ModelError(std::string(kFile) + ": speed_encoder.net.0 takes " + std::to_string(fc1->second.size(1)) +
+                       " inputs but the config's buckets and window give " + std::to_string(speed.input_dim()));
+    speed.hidden_dim = fc1->second.size(0);
+    speed.embed_dim = fc2->second.size(0);
+  }
 }
 
 UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConditionModelConfig& c) : config_(c) {

@@ -67,7 +67,9 @@ struct UNet3DConditionModelConfig {
   // `config` = the from_config dict, `kwargs` = unet_additional_kwargs (may also carry the EMO keys
   // n_sample_frames, n_motion_frames and speed_layers).
   static UNet3DConditionModelConfig from_json(const nlohmann::json& config, const nlohmann::json& kwargs);
-  // Reads the audio modules' inner widths from a state dict (keys `<prefix>...audio_modules.N.proj_in.weight`).
+  // Reads from a state dict what hallo's config does not determine: the audio modules' inner widths
+  // (`<prefix>...audio_modules.N.proj_in.weight`) and whether speed layers exist (`<prefix>speed_encoder.*`:
+  // enabled with the weights' widths when present, disabled when absent).
   void read_widths_from(const io::StateDict& weights, const std::string& prefix = "");
 };
 
