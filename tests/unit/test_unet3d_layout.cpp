@@ -115,6 +115,22 @@ TEST(UNet3DLayout, ReaderOrderIsDfsDownUpMidThenWidth) {
   EXPECT_THROW(unet->set_reference_banks(banks), emo::InputError);
 }
 
+TEST(UNet3DLayout, AcceptsTheSd15TwoDimensionalConfig) {
+  // hallo's from_pretrained_2d: the SD1.5 unet config.json with its 2-D block types, mapped to the 3-D blocks.
+  auto j = small_config();
+  j["down_block_types"] = {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"};
+  j["up_block_types"] = {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"};
+  j["mid_block_type"] = "UNetMidBlock2DCrossAttn";
+  auto cfg = UNet3DConditionModelConfig::from_json(j, small_kwargs());
+  EXPECT_EQ(cfg.down_block_types.back(), "DownBlock3D");
+  EXPECT_EQ(cfg.up_block_types[1], "CrossAttnUpBlock3D");
+  EXPECT_EQ(cfg.mid_block_type, "UNetMidBlock3DCrossAttn");
+  auto ref = UNet3DConditionModelConfig::from_json(small_config(), small_kwargs());
+  UNet3DConditionModel a(cfg), b(ref);
+  auto sa = shapes(*a), sb = shapes(*b);
+  EXPECT_EQ(sa, sb);
+}
+
 TEST(UNet3DLayout, RejectsUnsupportedConfigs) {
   auto k = small_kwargs();
   k["use_inflated_groupnorm"] = false;

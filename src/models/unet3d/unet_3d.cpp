@@ -46,6 +46,22 @@ UNet3DConditionModelConfig UNet3DConditionModelConfig::from_json(const nlohmann:
   read(j, "norm_eps", c.norm_eps);
   read(j, "cross_attention_dim", c.cross_attention_dim);
   read(j, "center_input_sample", c.center_input_sample);
+  // hallo's from_pretrained_2d builds the denoiser from the SD1.5 2-D unet config.json with the block types replaced
+  // by their 3-D versions; accept both spellings.
+  auto to_3d = [](std::string& t) {
+    static const std::pair<const char*, const char*> map[] = {{"CrossAttnDownBlock2D", "CrossAttnDownBlock3D"},
+                                                              {"DownBlock2D", "DownBlock3D"},
+                                                              {"UpBlock2D", "UpBlock3D"},
+                                                              {"CrossAttnUpBlock2D", "CrossAttnUpBlock3D"},
+                                                              {"UNetMidBlock2DCrossAttn", "UNetMidBlock3DCrossAttn"}};
+    for (const auto& [from, to] : map)
+      if (t == from) t = to;
+  };
+  for (auto& t : c.down_block_types) to_3d(t);
+  for (auto& t : c.up_block_types) to_3d(t);
+  to_3d(c.mid_block_type);
+  if (j.contains("num_class_embeds") && !j.at("num_class_embeds").is_null())
+    throw ModelError(std::string(kFile) + ": num_class_embeds is not supported");
   if (j.contains("attention_head_dim")) {
     const auto& a = j.at("attention_head_dim");
     if (a.is_number()) c.attention_head_dim.assign(c.down_block_types.size(), a.get<int64_t>());
