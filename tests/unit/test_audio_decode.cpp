@@ -115,6 +115,8 @@ struct Case {
   double len_tol_s;  // allowed length error (codec padding / priming)
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.encoder << " ." << c.ext << " " << c.rate << " Hz"; }
+
 class AudioRoundTrip : public ::testing::TestWithParam<Case> {};
 
 TEST_P(AudioRoundTrip, SineComesBackAtRateLengthAndFrequency) {
