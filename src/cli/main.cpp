@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
@@ -20,7 +21,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   GlobalOptions g;
-  app.add_option("-t,--threads", g.threads, "CPU threads for libtorch (0 = all cores)")->capture_default_str();
+  if (const char* env = std::getenv("EMO_THREADS"); env && *env) g.threads = std::atoi(env);
+  app.add_option("-t,--threads", g.threads, "CPU threads for libtorch (0 = all cores; env EMO_THREADS)")->capture_default_str();
   app.add_flag("-v,--verbose", g.verbose, "Debug logging");
   app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors");
   app.fallthrough();
