@@ -10,7 +10,6 @@
 #include <opencv2/imgproc.hpp>
 
 #include "emo/audio.h"
-#include "emo/tiny_model.h"
 #include "emo/video.h"
 #include "support/run_cli.h"
 
@@ -21,7 +20,7 @@ namespace {
 
 struct Assets {
   fs::path dir, model, image, wide_image, audio;
-  double seconds = 1.3;
+  double seconds = 2.3;  // ceil(2.3 * 25) = 58 frames: several clips and a partial last one
 };
 
 const Assets& assets() {
@@ -31,7 +30,8 @@ const Assets& assets() {
     fs::remove_all(x.dir);
     fs::create_directories(x.dir);
     x.model = x.dir / "model";
-    emo::write_tiny_model(x.model.string());
+    auto made = run_cli("-q make-test-model '" + x.model.string() + "'");
+    if (made.code != 0) throw std::runtime_error("make-test-model failed: " + made.output);
     // A portrait-ish picture: skin-coloured ellipse on a gradient.
     cv::Mat img(120, 120, CV_8UC3);
     for (int y = 0; y < img.rows; ++y)
@@ -84,7 +84,7 @@ TEST(Generate, WritesMp4WithAudioExactlyAsLongAsTheAudio) {
   ASSERT_TRUE(side.good());
   auto j = nlohmann::json::parse(side);
   EXPECT_EQ(j.at("frames").get<int64_t>(), expected_frames);
-  EXPECT_TRUE(j.at("model").contains("hallo/net.safetensors"));
+  EXPECT_TRUE(j.at("model").contains("hallo/net.pth"));
   EXPECT_TRUE(j.at("timings_s").contains("denoise"));
   EXPECT_FALSE(has_partial_files(a.dir));
 }
@@ -141,6 +141,21 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
   EXPECT_NE(r.output.find("junk.wav"), std::string::npos);
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + " -o " + q(out) + " -m " + q(a.dir / "nomodel"));
   EXPECT_EQ(r.code, 4) << r.output;
+  auto corrupt = a.dir / "corrupt.png";
+  std::ofstream(corrupt.string()) << "\x89PNG\r\n\x1a\n but not really";
+  r = run_cli("generate -i " + q(corrupt) + " -a " + q(a.audio) + base);
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("corrupt.png"), std::string::npos) << r.output;
+  {  // a video file without an audio track given as --audio
+    auto silent = a.dir / "silent.mp4";
+    emo::video::VideoWriter w(silent.string(), 64, 64, {});
+    cv::Mat f(64, 64, CV_8UC3, cv::Scalar(1, 2, 3));
+    for (int i = 0; i < 5; ++i) w.write(f);
+    w.finish();
+    r = run_cli("generate -i " + q(a.image) + " -a " + q(silent) + base);
+    EXPECT_EQ(r.code, 3) << r.output;
+    EXPECT_NE(r.output.find("silent.mp4"), std::string::npos) << r.output;
+  }
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + " --dtype fp16");
   EXPECT_EQ(r.code, 2) << r.output;
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + " -o /nonexistent-dir/x.mp4 -m " + q(a.model));
@@ -155,4 +170,24 @@ TEST(Generate, HelpShowsDefaults) {
   EXPECT_NE(r.output.find("--cfg-scale"), std::string::npos);
   EXPECT_NE(r.output.find("--seed"), std::string::npos);
   EXPECT_NE(r.output.find("=42"), std::string::npos) << r.output;
+}
+
+TEST(Generate, EmoPresetWithSpeedLayersAndZeroFirstMotionFrames) {
+  const auto& a = assets();
+  auto model = a.dir / "emo_model";
+  auto made = run_cli("-q make-test-model --preset emo --seed 5 " + q(model));
+  ASSERT_EQ(made.code, 0) << made.output;
+  auto gen = [&](const std::string& name, double speed) {
+    auto out = a.dir / name;
+    auto r = run_cli("-q generate -i " + q(a.image) + " -a " + q(a.audio) + " -o " + q(out) + " -m " + q(model) +
+                     " --crf 0 --speed " + std::to_string(speed));
+    EXPECT_EQ(r.code, 0) << r.output;
+    emo::video::VideoReader rd(out.string());
+    return rd.read_all();
+  };
+  auto slow = gen("emo_slow.mp4", 0.2), fast = gen("emo_fast.mp4", 1.3);
+  ASSERT_EQ(slow.size(), static_cast<size_t>(std::ceil(a.seconds * 25)));
+  double diff = 0;
+  for (size_t i = 0; i < slow.size(); ++i) diff += cv::norm(slow[i], fast[i], cv::NORM_L1);
+  EXPECT_GT(diff, 0.0) << "--speed must change the output when the model has speed layers";
 }
