@@ -52,11 +52,15 @@ std::optional<int64_t> fake_probe(const std::string& path) {
   return n;
 }
 
+// What the fake pipelines of one factory did; outlives them (run_batch owns and destroys the pipeline).
+struct FakeStats {
+  int calls = 0;                      // generate() attempts, failing and cancelled ones included
+  std::vector<std::string> rendered;  // outputs completed
+};
+
 class FakePipeline : public emo::Pipeline {
  public:
-  // Calls of generate() (every attempt, including failing and cancelled ones) and the outputs rendered.
-  int calls = 0;
-  std::vector<std::string> rendered;
+  explicit FakePipeline(FakeStats& stats) : stats_(stats) {}
   // When calls reaches cancel_on_call, the job "receives a signal" halfway: set *trigger or raise(signal).
   int cancel_on_call = -1;
   std::atomic<bool>* trigger = nullptr;
@@ -64,7 +68,7 @@ class FakePipeline : public emo::Pipeline {
 
   emo::GenerateResult generate(const emo::GenerateRequest& rq, const emo::ProgressCallback& progress,
                                const std::atomic<bool>* cancel) override {
-    ++calls;
+    const int calls = ++stats_.calls;
     if (rq.image.find("CORRUPT") != std::string::npos) throw emo::InputError(rq.image + ": cannot decode image");
     std::string temp = emo::util::temp_path_for(rq.output);
     std::ofstream f(temp, std::ios::binary);
@@ -87,7 +91,7 @@ class FakePipeline : public emo::Pipeline {
     emo::util::commit_rename(temp, rq.output);
     write_text(sidecar_path(rq.output), "{\"frames\": " + std::to_string(kFakeFrames) + ", \"seed\": " +
                                             std::to_string(rq.params.seed) + "}");
-    rendered.push_back(rq.output);
+    stats_.rendered.push_back(rq.output);
     emo::GenerateResult r;
     r.output = rq.output;
     r.sidecar = sidecar_path(rq.output);
@@ -97,20 +101,20 @@ class FakePipeline : public emo::Pipeline {
   const emo::ModelSpec& spec() const override { return spec_; }
 
  private:
+  FakeStats& stats_;
   emo::ModelSpec spec_;
 };
 
 // A factory handing out one FakePipeline that the test keeps looking at.
 struct FakeFactory {
-  FakePipeline* last = nullptr;
+  FakeStats stats;
   int loads = 0;
   std::function<void(FakePipeline&)> setup;
   PipelineFactory get() {
     return [this]() -> std::unique_ptr<emo::Pipeline> {
       ++loads;
-      auto p = std::make_unique<FakePipeline>();
+      auto p = std::make_unique<FakePipeline>(stats);
       if (setup) setup(*p);
-      last = p.get();
       return p;
     };
   }
@@ -372,7 +376,7 @@ TEST(BatchRun, BadJobsAreReportedAndSkippedOthersComplete) {
   opt.probe = fake_probe;
   auto sum = run_batch(m, ff.get(), opt);
   EXPECT_EQ(ff.loads, 1);
-  EXPECT_EQ(ff.last->calls, 4);  // the missing audio never reaches the pipeline
+  EXPECT_EQ(ff.stats.calls, 4);  // the missing audio never reaches the pipeline
   EXPECT_EQ(sum.ok, 3u);
   EXPECT_EQ(sum.failed, 2u);
   EXPECT_EQ(sum.exit_code(), emo::ExitCode::kPartial);
@@ -446,9 +450,8 @@ TEST(BatchRun, ResumeSkipsCompleteOutputsAndRedoesIncompleteOnes) {
   EXPECT_EQ(sum.exit_code(), emo::ExitCode::kOk);
   EXPECT_EQ(sum.skipped, 1u);
   EXPECT_EQ(sum.ok, 5u);
-  ASSERT_NE(ff.last, nullptr);
-  EXPECT_EQ(ff.last->calls, 5);  // exactly the incomplete ones, each once
-  std::set<std::string> redone(ff.last->rendered.begin(), ff.last->rendered.end());
+  EXPECT_EQ(ff.stats.calls, 5);  // exactly the incomplete ones, each once
+  std::set<std::string> redone(ff.stats.rendered.begin(), ff.stats.rendered.end());
   for (int i = 1; i <= 5; ++i) EXPECT_EQ(redone.count(out(i).string()), 1u) << i;
   auto rep = read_report(d / "resume.jsonl");
   ASSERT_EQ(rep.size(), 6u);
@@ -484,7 +487,7 @@ TEST(BatchRun, CancellationLeavesNoPartialOutputAndResumeCompletesTheRest) {
   EXPECT_EQ(static_cast<int>(sum.exit_code()), 130);
   EXPECT_EQ(sum.ok, 2u);
   EXPECT_EQ(sum.cancelled, 4u);
-  EXPECT_EQ(ff.last->calls, 3);  // nothing started after the signal
+  EXPECT_EQ(ff.stats.calls, 3);  // nothing started after the signal
   EXPECT_TRUE(part_files(d).empty());
   for (int i = 2; i < 6; ++i) {
     EXPECT_FALSE(fs::exists(d / ("out/clip" + std::to_string(i) + ".mp4"))) << i;
@@ -504,7 +507,7 @@ TEST(BatchRun, CancellationLeavesNoPartialOutputAndResumeCompletesTheRest) {
   EXPECT_EQ(sum2.exit_code(), emo::ExitCode::kOk);
   EXPECT_EQ(sum2.skipped, 2u);
   EXPECT_EQ(sum2.ok, 4u);
-  EXPECT_EQ(ff2.last->calls, 4);  // no duplicate work
+  EXPECT_EQ(ff2.stats.calls, 4);  // no duplicate work
   for (int i = 0; i < 6; ++i)
     EXPECT_TRUE(check_output((d / ("out/clip" + std::to_string(i) + ".mp4")).string(), fake_probe).complete) << i;
 }
@@ -551,7 +554,7 @@ TEST(BatchRun, ShardRunsOnlyItsJobsAndShardsTogetherRenderEverythingOnce) {
     auto sum = run_batch(m, ff.get(), opt);
     EXPECT_EQ(sum.results.size(), k == 0 ? 3u : 2u);
     for (const auto& r : sum.results) EXPECT_EQ(r.index % 3, static_cast<size_t>(k));
-    rendered.insert(ff.last->rendered.begin(), ff.last->rendered.end());
+    rendered.insert(ff.stats.rendered.begin(), ff.stats.rendered.end());
     auto rep = read_report(opt.report_path);
     for (const auto& line : rep) EXPECT_EQ(line["shard"], std::to_string(k) + "/3");
   }
@@ -632,6 +635,16 @@ TEST(BatchOutput, StructuralCheckCatchesTruncatedMp4) {
   EXPECT_NE(cut.reason.find("truncated"), std::string::npos) << cut.reason;
   write_text(out, box("ftyp", "isom0000") + box("mdat", "xx"));
   EXPECT_FALSE(check_output(out).complete);  // no moov
+
+  // Matroska: EBML header, then a Segment whose declared size must reach the end of the file exactly.
+  auto mkv_out = (d / "v.mkv").string();
+  std::string mkv = std::string("\x1A\x45\xDF\xA3\x84" "abcd" "\x18\x53\x80\x67\x88", 14) + "12345678";
+  write_text(mkv_out, mkv);
+  write_text(sidecar_path(mkv_out), "{\"frames\": 3}");
+  auto mk = check_output(mkv_out);
+  EXPECT_TRUE(mk.complete) << mk.reason;
+  write_text(mkv_out, mkv.substr(0, mkv.size() - 1));
+  EXPECT_FALSE(check_output(mkv_out).complete);
 }
 #endif
 
