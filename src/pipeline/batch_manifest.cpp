@@ -195,6 +195,7 @@ struct RawJob {
   int line = 0;
   std::string image, audio, output;
   GenerateParams params;
+  std::vector<std::string> problems;  // found while parsing; more are added by the per-job checks
 };
 
 std::string resolve(const std::string& base_dir, const std::string& p) {
@@ -239,11 +240,7 @@ RawJob parse_json_line(const std::string& line, const GenerateParams& defaults) 
       problems.push_back(e.what());
     }
   }
-  if (!problems.empty()) {
-    std::string msg;
-    for (size_t i = 0; i < problems.size(); ++i) msg += (i ? ", " : "") + problems[i];
-    throw UsageError(msg);
-  }
+  r.problems = std::move(problems);
   return r;
 }
 
@@ -382,11 +379,7 @@ Manifest parse_manifest_text(const std::string& text, const std::string& name, c
           }
         }
       }
-      if (!problems.empty()) {
-        std::string msg;
-        for (size_t i = 0; i < problems.size(); ++i) msg += (i ? ", " : "") + problems[i];
-        throw UsageError(msg);
-      }
+      r.problems = std::move(problems);
       raw.push_back(std::move(r));
     } catch (const UsageError& e) {
       errors.emplace_back(lineno, e.what());
@@ -396,7 +389,7 @@ Manifest parse_manifest_text(const std::string& text, const std::string& name, c
   // Per-job checks: required fields, output container, parameter ranges, duplicate outputs.
   std::map<std::string, int> output_line;
   for (auto& r : raw) {
-    std::vector<std::string> problems;
+    std::vector<std::string> problems = r.problems;
     if (r.image.empty()) problems.push_back("missing \"image\"");
     if (r.audio.empty()) problems.push_back("missing \"audio\"");
     if (r.output.empty()) problems.push_back("missing \"output\"");

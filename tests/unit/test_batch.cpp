@@ -231,7 +231,7 @@ TEST(BatchManifest, EveryMalformedJsonLineIsReportedWithItsNumber) {
       "{\"image\": \"c.png\", \"output\": \"c.mp4\"}\n"                                 // 4 missing audio
       "{\"image\": \"d.png\", \"audio\": \"d.wav\", \"output\": \"d.mp4\", \"sead\": 1}\n"  // 5 unknown key
       "{\"image\": \"e.png\", \"audio\": \"e.wav\", \"output\": \"e.mp4\", \"steps\": \"ten\"}\n"  // 6 type
-      "{\"image\": \"f.png\", \"audio\": \"f.wav\", \"output\": \"./a.mp4\"}\n"         // 7 duplicate of 1
+      "{\"image\": \"f.png\", \"audio\": \"f.wav\", \"output\": \"./a.mp4\", \"lips\": 1}\n"  // 7 dup + key
       "{\"image\": \"g.png\", \"audio\": \"g.wav\", \"output\": \"g.avi\"}\n"           // 8 container
       "{\"image\": \"h.png\", \"audio\": \"h.wav\", \"output\": \"h.mp4\", \"crf\": 99}\n"  // 9 range
       "{\"image\": \"i.png\", \"audio\": \"i.wav\", \"output\": \"i.mp4\", \"paste_back\": 1}\n"  // 10 bool type
@@ -250,7 +250,7 @@ TEST(BatchManifest, EveryMalformedJsonLineIsReportedWithItsNumber) {
     EXPECT_NE(msg.find("missing \"audio\""), std::string::npos) << msg;
     EXPECT_NE(msg.find("unknown key 'sead'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("steps: expected an integer"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("also the output of line 1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("line 7: unknown key 'lips', output './a.mp4' is also the output of line 1"), std::string::npos) << msg;
     EXPECT_NE(msg.find(".mp4 or .mkv"), std::string::npos) << msg;
     EXPECT_NE(msg.find("crf"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
