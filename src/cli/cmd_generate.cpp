@@ -1,10 +1,68 @@
+// emo generate --image face.png --audio voice.mp3 -o out.mp4
+#include <spdlog/spdlog.h>
+
 #include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/signals.h"
+#include "emo/generate.h"
 
 namespace emo::cli {
 
+namespace {
+struct GenerateCli {
+  GenerateRequest req;
+  std::string model;
+  RuntimeOptions rt;
+  bool no_sidecar = false;
+};
+}  // namespace
+
+// Flags shared with `emo batch` (per-job defaults).
+void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
+  sub->add_option("--steps", p.steps, "DDIM steps (0 = preset: 40)");
+  sub->add_option("--cfg-scale", p.cfg_scale, "Classifier-free guidance scale (0 = preset: 3.5)");
+  sub->add_option("-s,--seed", p.seed, "Noise seed (drawn on the CPU, so CPU and GPU runs start alike)");
+  sub->add_option("--fps", p.fps, "Frames per second (0 = preset: 25 hallo, 30 emo)");
+  sub->add_option("--width", p.width, "Output width = height (0 = preset: 512)");
+  sub->add_option("--height", p.height, "Output height (must equal width)");
+  sub->add_option("--pose-weight", p.pose_weight, "Weight of the full-face audio branch");
+  sub->add_option("--face-weight", p.face_weight, "Weight of the face audio branch");
+  sub->add_option("--lip-weight", p.lip_weight, "Weight of the lip audio branch");
+  sub->add_option("--speed", p.speed, "Head motion speed for EMO speed layers (speech 0.1-1.0, song 1.0-1.3)");
+  sub->add_option("--crf", p.crf, "H.264 quality (0 lossless .. 51 worst)")->check(CLI::Range(0, 51));
+  sub->add_flag("--paste-back", p.paste_back, "Paste the animated square back into the original non-square image");
+  sub->add_flag("--require-face", p.require_face, "Fail when no face is found (default: whole image, with a warning)");
+  sub->add_option("--max-audio-seconds", p.max_audio_seconds, "Refuse longer audio");
+}
+
+void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {
+  sub->add_option("--device", rt.device, "cpu, cuda or cuda:N");
+  sub->add_option("--dtype", rt.dtype, "fp32, fp16 (cuda) or bf16")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+}
+
 Run add_generate(CLI::App& app, GlobalOptions& g) {
-  app.add_subcommand("generate", "Render one talking-portrait video from an image and an audio clip (not implemented yet)");
-  return [] { return not_implemented("emo generate"); };
+  auto o = std::make_shared<GenerateCli>();
+  auto* sub = app.add_subcommand("generate", "Render one talking-portrait video from an image and an audio clip");
+  sub->add_option("-i,--image", o->req.image, "Portrait image (png/jpg/...)")->required();
+  sub->add_option("-a,--audio", o->req.audio, "Voice clip (any format FFmpeg reads)")->required();
+  sub->add_option("-o,--output", o->req.output, "Output video (.mp4, or .mkv)")->required();
+  sub->add_option("-m,--model", o->model, "Model folder (Hallo pretrained_models/; default $EMO_MODEL_DIR)");
+  add_generate_param_flags(sub, o->req.params);
+  add_runtime_flags(sub, o->rt);
+  sub->add_flag("--no-sidecar", o->no_sidecar, "Do not write OUT.json next to the video");
+  return [o, &g] {
+    o->rt.threads = g.threads;
+    o->req.params.write_sidecar = !o->no_sidecar;
+    auto& cancel = install_cancel_handlers();
+    auto spec = resolve_model(default_model_dir(o->model));
+    auto pipeline = Pipeline::load(spec, o->rt);
+    ProgressPrinter printer(g.quiet);
+    auto res = pipeline->generate(o->req, [&](const Progress& p) { printer(p); }, &cancel);
+    printer.finish();
+    spdlog::info("wrote {} ({} frames, {:.2f} s of video) in {:.1f} s", res.output, res.frames, res.seconds_of_video,
+                 res.elapsed_s);
+    return 0;
+  };
 }
 
 }  // namespace emo::cli

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "emo/error.h"
 #include "emo/inspect.h"
+#include "emo/models.h"
 
 namespace emo::cli {
 
@@ -34,6 +35,16 @@ int run_inspect(const InspectOptions& o) {
       for (const auto& c : comps) j.push_back({{"component", c.name}, {"found", c.found}, {"path", c.path}, {"detail", c.detail}});
       std::printf("%s\n", j.dump(2).c_str());
     } else {
+      // A diffusers `unet/` or `vae/` folder: report the network config it describes.
+      const auto cfg = fs::path(o.path) / "config.json";
+      if (fs::exists(cfg)) {
+        try {
+          const auto desc = describe_diffusers_config(cfg.string());
+          if (!desc.empty()) std::printf("diffusers config %s\n  %s\n", cfg.string().c_str(), desc.c_str());
+        } catch (const ModelError& e) {
+          std::printf("diffusers config %s\n  not supported: %s\n", cfg.string().c_str(), e.what());
+        }
+      }
       std::printf("model folder %s\n", o.path.c_str());
       for (const auto& c : comps)
         std::printf("  %-8s %s%s%s\n", c.found ? "[found]" : "[--]", c.name.c_str(), c.found ? ": " : "  ",

@@ -5,6 +5,8 @@
 
 #include <functional>
 
+#include "emo/generate.h"
+
 namespace emo::cli {
 
 struct GlobalOptions {
@@ -21,6 +23,10 @@ Run add_inspect(CLI::App& app, GlobalOptions& g);
 Run add_bench(CLI::App& app, GlobalOptions& g);
 Run add_face(CLI::App& app, GlobalOptions& g);
 Run add_eval(CLI::App& app, GlobalOptions& g);
+
+// Flags shared by generate and batch (src/cli/cmd_generate.cpp).
+void add_generate_param_flags(CLI::App* sub, GenerateParams& p);
+void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt);
 
 // Shared helper for subcommands whose issue has not landed yet.
 int not_implemented(const char* what);

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "emo/error.h"
 #include "emo/state_dict.h"
@@ -56,6 +58,43 @@ FileSummary inspect_file(const std::string& path) {
   return s;
 }
 
+namespace {
+// A HuggingFace wav2vec2 folder: config.json with model_type "wav2vec2" or a Wav2Vec2* architecture.
+bool scan_wav2vec2_folder(const fs::path& dir, std::vector<Component>& out) {
+  const fs::path cfg = dir / "config.json";
+  if (!fs::is_regular_file(cfg)) return false;
+  nlohmann::json j;
+  try {
+    std::ifstream f(cfg);
+    j = nlohmann::json::parse(f);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (!j.is_object()) return false;
+  bool is_w2v = j.value("model_type", std::string()) == "wav2vec2";
+  if (j.contains("architectures") && j["architectures"].is_array())
+    for (const auto& a : j["architectures"])
+      if (a.is_string() && a.get<std::string>().rfind("Wav2Vec2", 0) == 0) is_w2v = true;
+  if (!is_w2v) return false;
+  auto num = [&](const char* k) { return j.contains(k) && j[k].is_number() ? std::to_string(j[k].get<int64_t>()) : std::string("?"); };
+  const std::string dims = "hidden " + num("hidden_size") + ", layers " + num("num_hidden_layers") + ", heads " +
+                           num("num_attention_heads");
+  Component c{"wav2vec2 config (" + dims + ")", cfg.string(), true, dims};
+  out.push_back(c);
+  Component w{"wav2vec2 weights", "", false, "missing: expected model.safetensors or pytorch_model.bin"};
+  for (const char* n : {"model.safetensors", "pytorch_model.bin"})
+    if (fs::exists(dir / n)) {
+      w = {"wav2vec2 weights", (dir / n).string(), true, "found"};
+      break;
+    }
+  out.push_back(w);
+  const fs::path pre = dir / "preprocessor_config.json";
+  out.push_back({"wav2vec2 preprocessor config", fs::exists(pre) ? pre.string() : "", fs::exists(pre),
+                 fs::exists(pre) ? "found" : "missing: preprocessor_config.json (optional; defaults do_normalize, 16 kHz)"});
+  return true;
+}
+}  // namespace
+
 std::vector<Component> scan_model_folder(const std::string& dir) {
   if (!fs::is_directory(dir)) throw ModelError(dir + ": not a directory");
   auto first_existing = [&](std::initializer_list<const char*> rels) -> std::string {
@@ -66,6 +105,7 @@ std::vector<Component> scan_model_folder(const std::string& dir) {
     return "";
   };
   std::vector<Component> out;
+  if (scan_wav2vec2_folder(dir, out)) return out;
   auto add = [&](const char* name, std::initializer_list<const char*> rels, const char* expected) {
     Component c;
     c.name = name;

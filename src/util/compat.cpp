@@ -1,5 +1,6 @@
 #include "emo/compat.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <thread>
@@ -21,6 +22,38 @@ bool has_fused_attention() {
 #endif
 }
 
+namespace {
+// softmax(q k^T * s) v, in slices of the flattened [B*H] and query axes so that the materialised score matrix stays
+// under ~256 MiB (hallo's reference attention at 64x64 latents would need 16 GiB at once). Rows are independent, so
+// the result equals the unsliced computation.
+torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double s) {
+  constexpr int64_t kMaxScores = int64_t{1} << 26;  // elements
+  const int64_t lq = q.size(-2), lk = k.size(-2);
+  const int64_t bh = q.numel() / (lq * q.size(-1));
+  if (bh * lq * lk <= kMaxScores) {
+    auto scores = torch::matmul(q, k.transpose(-1, -2)) * s;  // [B, H, Lq, Lk]
+    return torch::matmul(scores.softmax(-1), v);              // [B, H, Lq, D]
+  }
+  auto qf = q.reshape({bh, lq, q.size(-1)});
+  auto kf = k.expand({q.size(0), q.size(1), lk, k.size(-1)}).reshape({bh, lk, k.size(-1)});
+  auto vf = v.expand({q.size(0), q.size(1), lk, v.size(-1)}).reshape({bh, lk, v.size(-1)});
+  auto out = torch::empty({bh, lq, v.size(-1)}, q.options());
+  const int64_t rows = std::max<int64_t>(1, kMaxScores / lk);  // query rows per slice (over all of B*H)
+  const int64_t per_b = std::max<int64_t>(1, rows / lq);       // whole [Lq] blocks per slice
+  for (int64_t b0 = 0; b0 < bh; b0 += per_b) {
+    const int64_t b1 = std::min(bh, b0 + per_b);
+    const int64_t q_step = per_b > 1 ? lq : std::max<int64_t>(1, rows);
+    for (int64_t r0 = 0; r0 < lq; r0 += q_step) {
+      const int64_t r1 = std::min(lq, r0 + q_step);
+      auto qs = qf.slice(0, b0, b1).slice(1, r0, r1);
+      auto scores = torch::matmul(qs, kf.slice(0, b0, b1).transpose(-1, -2)) * s;
+      out.slice(0, b0, b1).slice(1, r0, r1).copy_(torch::matmul(scores.softmax(-1), vf.slice(0, b0, b1)));
+    }
+  }
+  return out.view({q.size(0), q.size(1), lq, v.size(-1)});
+}
+}  // namespace
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale) {
   const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
 #if EMO_TORCH_AT_LEAST(2, 1)
@@ -33,9 +66,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     return at::scaled_dot_product_attention(q * pre, k, v, {}, 0.0, false);
   }
 #endif
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) * s;  // [B, H, Lq, Lk]
-  auto probs = scores.softmax(-1);
-  return torch::matmul(probs, v);  // [B, H, Lq, D]
+  return math_attention(q, k, v, s);
 }
 
 std::string torch_version() {

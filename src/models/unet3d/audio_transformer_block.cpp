@@ -1,0 +1,90 @@
+#include "models/unet3d/audio_transformer_block.h"
+
+#include <torch/torch.h>
+
+#include "emo/error.h"
+
+namespace emo::models {
+
+namespace {
+constexpr const char* kFile = "audio_transformer_block.cpp";
+
+torch::nn::Conv2d zero_conv(int64_t dim) {
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(dim, dim, 1));
+  torch::NoGradGuard g;
+  conv->weight.zero_();
+  conv->bias.zero_();
+  return conv;
+}
+
+// A 1x1 conv over the (square) token map == a per-token linear map on channels. [N, L, C] -> [N, L, C]
+torch::Tensor pointwise(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
+  return torch::linear(x, conv->weight.flatten(1), conv->bias);
+}
+
+const torch::Tensor& level_mask(const std::vector<torch::Tensor>& masks, int64_t level, const char* name,
+                                const torch::Tensor& x) {
+  if (level >= static_cast<int64_t>(masks.size()) || !masks[level].defined())
+    throw InputError(std::string(kFile) + ": " + name + " mask for level " + std::to_string(level) + " is missing");
+  const auto& m = masks[level];
+  if (m.dim() != 2 || m.size(0) != x.size(0) || m.size(1) != x.size(1))
+    throw InputError(std::string(kFile) + ": " + name + " mask level " + std::to_string(level) +
+                     " must be [(B F), L] = [" + std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) + "]");
+  return m;
+}
+}  // namespace
+
+AudioTemporalBasicTransformerBlockImpl::AudioTemporalBasicTransformerBlockImpl(
+    const AudioTemporalBasicTransformerBlockConfig& c)
+    : config_(c) {
+  zero_conv_full = register_module("zero_conv_full", zero_conv(c.dim));
+  zero_conv_face = register_module("zero_conv_face", zero_conv(c.dim));
+  zero_conv_lip = register_module("zero_conv_lip", zero_conv(c.dim));
+  emo::nn::AttentionConfig a1;
+  a1.query_dim = c.dim;
+  a1.heads = c.num_attention_heads;
+  a1.dim_head = c.attention_head_dim;
+  attn1 = register_module("attn1", emo::nn::Attention(a1));
+  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
+  auto a2 = a1;
+  a2.cross_attention_dim = c.cross_attention_dim;
+  if (c.stack_enabled) {
+    attn2_0 = register_module("attn2_0", emo::nn::Attention(a2));
+    attn2_1 = register_module("attn2_1", emo::nn::Attention(a2));
+    attn2_2 = register_module("attn2_2", emo::nn::Attention(a2));
+  } else {
+    attn2 = register_module("attn2", emo::nn::Attention(a2));
+  }
+  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
+  ff = register_module("ff", emo::nn::FeedForward(emo::nn::FeedForwardConfig{c.dim, 0, 4}));
+  norm3 = register_module("norm3", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.dim})));
+}
+
+torch::Tensor AudioTemporalBasicTransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& audio,
+                                                              const std::vector<torch::Tensor>& full_mask,
+                                                              const std::vector<torch::Tensor>& face_mask,
+                                                              const std::vector<torch::Tensor>& lip_mask,
+                                                              const std::optional<std::array<double, 3>>& motion_scale) {
+  auto h = attn1->forward(norm1->forward(x)) + x;  // per-frame self-attention, no reference
+  auto n = norm2->forward(h);                       // [(B F), L, C]
+  if (attn2) {  // block not stack-enabled: one plain cross-attention on the audio tokens
+    h = attn2->forward(n, audio) + h;
+    return ff->forward(norm3->forward(h)) + h;
+  }
+  const auto level = config_.depth;
+  auto fm = level_mask(full_mask, level, "full", n).to(n.dtype()).unsqueeze(-1);  // [(B F), L, 1]
+  auto am = level_mask(face_mask, level, "face", n).to(n.dtype()).unsqueeze(-1);
+  auto lm = level_mask(lip_mask, level, "lip", n).to(n.dtype()).unsqueeze(-1);
+  auto full = pointwise(zero_conv_full, attn2_0->forward(n, audio) * fm);
+  auto face = pointwise(zero_conv_face, attn2_1->forward(n, audio) * am);
+  auto lip = pointwise(zero_conv_lip, attn2_2->forward(n, audio) * lm);
+  if (motion_scale) {
+    const auto& s = *motion_scale;
+    h = s[0] * full + s[1] * face + s[2] * lip + h;
+  } else {
+    h = full + face + lip + h;
+  }
+  return ff->forward(norm3->forward(h)) + h;
+}
+
+}  // namespace emo::models

@@ -1,0 +1,339 @@
+// emo::Pipeline for Hallo-layout model folders (scripts/inference.py inference_process): portrait analysis,
+// audio features, clips chained by motion frames, streamed decoding and muxing.
+#include <opencv2/imgproc.hpp>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+#include "emo/audio.h"
+#include "emo/compat.h"
+#include "emo/error.h"
+#include "emo/face.h"
+#include "emo/face_tensors.h"
+#include "emo/generate.h"
+#include "emo/log.h"
+#include "emo/video.h"
+#include "pipeline/networks.h"
+#include "pipeline/sidecar.h"
+
+namespace fs = std::filesystem;
+
+namespace emo {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+torch::Device parse_device(const std::string& s) {
+  if (s == "cpu") return torch::kCPU;
+  if (s.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) throw UsageError("--device " + s + ": CUDA is not available in this build/machine");
+    return torch::Device(s);
+  }
+  throw UsageError("--device must be cpu, cuda or cuda:N (got '" + s + "')");
+}
+
+torch::ScalarType parse_dtype(const std::string& s, const torch::Device& d) {
+  if (s == "fp32") return torch::kFloat;
+  if (s == "fp16") {
+    if (d.is_cpu()) throw UsageError("--dtype fp16 needs --device cuda (CPU half-precision convolutions are not supported)");
+    return torch::kHalf;
+  }
+  if (s == "bf16") return torch::kBFloat16;
+  throw UsageError("--dtype must be fp32, fp16 or bf16 (got '" + s + "')");
+}
+
+std::string file_key(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return path;
+  return path + "|" + std::to_string(st.st_size) + "|" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+struct Portrait {
+  face::PortraitAnalysis analysis;
+  cv::Mat original_rgb;            // for paste-back
+  torch::Tensor pixels;            // [1, 3, S, S] in [-1, 1]
+  torch::Tensor face_region;       // [1, 3, S, S] in [0, 1]
+  torch::Tensor embedding;         // [E]
+  std::array<torch::Tensor, 4> full, face, lip;  // [1, HW_l] in [0, 1]
+};
+
+struct AudioFeatures {
+  torch::Tensor windows;   // [seq_len, 5, L, H]
+  int64_t audio_length = 0;
+  int64_t seq_len = 0;
+  double seconds = 0;
+};
+
+class HalloPipeline final : public Pipeline {
+ public:
+  HalloPipeline(ModelSpec spec, const RuntimeOptions& rt) : spec_(std::move(spec)) {
+    compat::set_num_threads(rt.threads);
+    device_ = parse_device(rt.device);
+    dtype_ = parse_dtype(rt.dtype, device_);
+    auto t0 = Clock::now();
+    auto net = io::load_state_dict(spec_.paths.net);
+    nets_ = pipeline::Networks::load(spec_, net, device_, dtype_);
+    wav2vec_ = std::make_unique<audio::Wav2Vec2Embedder>(
+        audio::Wav2Vec2Embedder::load(spec_.paths.wav2vec_dir, device_.str()));
+    load_seconds_ = seconds_since(t0);
+    log_info("loaded " + spec_.paths.root + " (" + spec_.preset.name + " preset) in " +
+             std::to_string(load_seconds_).substr(0, 5) + " s on " + device_.str());
+  }
+
+  const ModelSpec& spec() const override { return spec_; }
+
+  GenerateResult generate(const GenerateRequest& req, const ProgressCallback& progress,
+                          const std::atomic<bool>* cancel) override {
+    c10::InferenceMode guard;
+    const auto t_start = Clock::now();
+    const auto& pre = spec_.preset;
+    const auto& p = req.params;
+    const int size = p.width > 0 ? p.width : pre.width;
+    if ((p.height > 0 ? p.height : pre.height) != size) throw UsageError("--width and --height must be equal (square portraits)");
+    if (size % 64 != 0 && size % 8 != 0) throw UsageError("--width must be a multiple of 8");
+    const int fps = p.fps > 0 ? p.fps : pre.fps;
+    const int steps = p.steps > 0 ? p.steps : pre.steps;
+    const double cfg = p.cfg_scale > 0 ? p.cfg_scale : pre.cfg_scale;
+    const int64_t F = pre.clip_frames, M = pre.motion_frames;
+    if (cfg < 1.0) throw UsageError("--cfg-scale must be >= 1");
+    if (req.output.empty()) throw UsageError("no output path given");
+    if (!fs::exists(req.image)) throw InputError(req.image + ": no such image file");
+    if (!fs::exists(req.audio)) throw InputError(req.audio + ": no such audio file");
+    auto out_dir = fs::path(req.output).parent_path();
+    if (!out_dir.empty() && !fs::is_directory(out_dir)) throw OutputError(req.output + ": output folder does not exist");
+
+    std::map<std::string, double> timings;
+    auto report = [&](const std::string& stage, int cur, int total, int clip = 0, int clips = 0) {
+      if (progress) progress(Progress{stage, cur, total, clip, clips, seconds_since(t_start)});
+    };
+    auto check_cancel = [&] {
+      if (cancel && cancel->load()) throw CancelledError(req.output + ": cancelled");
+    };
+
+    auto t0 = Clock::now();
+    report("portrait", 0, 1);
+    auto portrait = get_portrait(req.image, size, p.require_face, p.paste_back);
+    timings["portrait"] = seconds_since(t0);
+    check_cancel();
+
+    t0 = Clock::now();
+    report("audio", 0, 1);
+    auto feats = get_audio(req.audio, fps, F, p.max_audio_seconds);
+    timings["audio"] = seconds_since(t0);
+    check_cancel();
+
+    const int64_t clips = feats->seq_len / F;
+    const int64_t total_frames = feats->audio_length;
+    const int64_t latent = size / 8;
+
+    // Output: the animated square, or pasted back into the original portrait.
+    int out_w = size, out_h = size;
+    const bool paste = p.paste_back && portrait->analysis.crop.cropped();
+    if (paste) {
+      out_w = portrait->original_rgb.cols & ~1;
+      out_h = portrait->original_rgb.rows & ~1;
+    }
+    nlohmann::json params_json = {{"image", req.image}, {"audio", req.audio}, {"seed", p.seed}, {"steps", steps},
+                                  {"cfg_scale", cfg}, {"fps", fps}, {"size", size}, {"preset", pre.name},
+                                  {"clip_frames", F}, {"motion_frames", M},
+                                  {"motion_scale", {p.pose_weight, p.face_weight, p.lip_weight}},
+                                  {"speed", p.speed}, {"emo_version", EMO_VERSION}};
+    video::VideoWriterOptions vopt;
+    vopt.fps = fps;
+    vopt.crf = p.crf;
+    vopt.audio_path = req.audio;
+    vopt.metadata = {{"comment", params_json.dump()}, {"encoder_settings", "emo " EMO_VERSION}};
+    video::VideoWriter writer(req.output, out_w, out_h, vopt);
+
+    auto face_tokens = pipeline::face_tokens(*nets_, portrait->embedding);
+    auto face_loc = pipeline::face_locator_features(*nets_, portrait->face_region, F);
+    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(p.seed));
+
+    torch::Tensor motion;  // [M, 3, S, S] in [-1, 1] from the previous clip
+    int64_t written = 0;
+    double t_denoise = 0, t_decode = 0, t_encode = 0;
+    for (int64_t c = 0; c < clips; ++c) {
+      check_cancel();
+      pipeline::ClipInputs in;
+      if (c == 0 || M == 0) motion = portrait->pixels.repeat({M, 1, 1, 1});
+      in.ref_pixels = torch::cat({portrait->pixels, motion}, 0);                  // [1+M, 3, S, S]
+      in.zero_motion_banks = (c == 0 && pre.zero_first_motion_frames);
+      in.face_tokens = face_tokens;
+      in.face_locator = face_loc;
+      in.full_mask = portrait->full;
+      in.face_mask = portrait->face;
+      in.lip_mask = portrait->lip;
+      in.audio_windows = feats->windows.slice(0, c * F, (c + 1) * F);              // [F, 5, L, H]
+      // hallo: one CPU generator (torch.manual_seed), one randn per clip, moved to the device.
+      in.initial_latents = torch::randn({1, 4, F, latent, latent}, gen, torch::TensorOptions().dtype(torch::kFloat));
+      in.motion_scale = {p.pose_weight, p.face_weight, p.lip_weight};
+      in.guidance_scale = cfg;
+      in.steps = steps;
+      if (nets_->unet->config().speed.enabled)
+        in.head_speed = torch::full({1, M + F}, p.speed, torch::kFloat);
+      auto td = Clock::now();
+      auto latents = pipeline::denoise_clip(*nets_, spec_.scheduler, in, [&](int s, int n) {
+        check_cancel();
+        report("denoise", s, n, static_cast<int>(c + 1), static_cast<int>(clips));
+      });
+      t_denoise += seconds_since(td);
+
+      // Decode frame by frame (chunks), stream to the encoder; keep the last M frames for the next clip.
+      auto lat = latents[0].permute({1, 0, 2, 3});                                  // [F, 4, h, w]
+      std::vector<torch::Tensor> tail;
+      auto tdc = Clock::now();
+      nets_->vae->decode_latents(lat, 4, [&](int64_t first, const torch::Tensor& imgs) {
+        auto frames01 = (imgs.to(torch::kFloat) / 2 + 0.5).clamp(0, 1);           // [n, 3, S, S]
+        auto te = Clock::now();
+        auto u8 = (frames01 * 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();  // trunc as hallo
+        for (int64_t k = 0; k < u8.size(0); ++k) {
+          const int64_t idx = first + k;
+          if (idx >= F - M) tail.push_back(frames01[k]);
+          if (c * F + idx >= total_frames) continue;  // padding frames past the audio are dropped
+          cv::Mat rgb(size, size, CV_8UC3, u8[k].data_ptr());
+          if (paste) {
+            cv::Mat full = face::paste_back(portrait->original_rgb, rgb, portrait->analysis.crop);
+            writer.write(full(cv::Rect(0, 0, out_w, out_h)));
+          } else {
+            writer.write(rgb);
+          }
+          ++written;
+        }
+        t_encode += seconds_since(te);
+        report("decode", static_cast<int>(first + imgs.size(0)), static_cast<int>(F), static_cast<int>(c + 1),
+               static_cast<int>(clips));
+      });
+      t_decode += seconds_since(tdc);
+      if (M > 0) motion = torch::stack(tail, 0).to(torch::kFloat) * 2 - 1;        // [M, 3, S, S]
+    }
+    timings["denoise"] = t_denoise;
+    timings["decode"] = t_decode - t_encode;
+    timings["encode"] = t_encode;
+    check_cancel();
+    auto tf = Clock::now();
+    writer.finish();
+    timings["encode"] += seconds_since(tf);
+
+    GenerateResult res;
+    res.output = req.output;
+    res.frames = static_cast<int>(written);
+    res.seconds_of_video = static_cast<double>(written) / fps;
+    res.elapsed_s = seconds_since(t_start);
+    if (p.write_sidecar) {
+      nlohmann::json side = params_json;
+      side["output"] = req.output;
+      side["frames"] = written;
+      side["audio_seconds"] = feats->seconds;
+      side["video_seconds"] = res.seconds_of_video;
+      side["device"] = device_.str();
+      side["dtype"] = std::string(c10::toString(dtype_));
+      side["torch"] = compat::torch_version();
+      side["video_encoder"] = writer.video_encoder();
+      side["face"] = {{"detector", portrait->analysis.detector}, {"masks", portrait->analysis.mask_source},
+                      {"has_embedding", portrait->analysis.has_embedding}, {"warnings", portrait->analysis.warnings}};
+      side["model"] = model_hashes();
+      side["timings_s"] = timings;
+      side["timings_s"]["load"] = load_seconds_;
+      side["timings_s"]["total"] = res.elapsed_s;
+      res.sidecar = pipeline::sidecar_path(req.output);
+      pipeline::write_json_atomic(res.sidecar, side);
+    }
+    report("done", 1, 1);
+    return res;
+  }
+
+ private:
+  std::shared_ptr<Portrait> get_portrait(const std::string& path, int size, bool require_face, bool paste_back) {
+    const std::string key = file_key(path) + "|" + std::to_string(size) + "|" + (require_face ? "r" : "");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = portraits_.find(key);
+      if (it != portraits_.end()) return it->second;
+    }
+    face::FaceOptions fo;
+    fo.model_dir = spec_.paths.face_models_dir;
+    fo.face_expand_ratio = spec_.preset.face_expand_ratio;
+    fo.img_size = size;
+    fo.require_face = require_face;
+    fo.square_crop = true;
+    face::FaceAnalyzer analyzer(fo);
+    auto pr = std::make_shared<Portrait>();
+    pr->analysis = analyzer.analyze_file(path);
+    for (const auto& w : pr->analysis.warnings) log_warn(path + ": " + w);
+    if (pr->analysis.crop.cropped()) {
+      cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+      cv::cvtColor(bgr, pr->original_rgb, cv::COLOR_BGR2RGB);
+    }
+    auto t = face::to_hallo_inputs(pr->analysis);  // exactly hallo's preprocess tensors
+    pr->pixels = t.ref_image.unsqueeze(0);                                          // [1, 3, S, S] in [-1, 1]
+    pr->face_region = t.face_mask.unsqueeze(0);                                     // [1, 3, S, S] in [0, 1]
+    pr->embedding = t.face_emb;                                                     // [512]
+    for (int l = 0; l < 4; ++l) {
+      pr->full[l] = t.full_mask[l];                                                 // [1, (S/8/2^l)^2]
+      pr->face[l] = t.face_masks[l];
+      pr->lip[l] = t.lip_masks[l];
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    portraits_[key] = pr;
+    return pr;
+  }
+
+  std::shared_ptr<AudioFeatures> get_audio(const std::string& path, int fps, int64_t clip, double max_seconds) {
+    const std::string key = file_key(path) + "|" + std::to_string(fps) + "|" + std::to_string(clip);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = audios_.find(key);
+      if (it != audios_.end()) return it->second;
+    }
+    audio::AudioSource src;
+    auto speech = audio::load_speech_16k(path, &src, max_seconds);
+    audio::EmbedOptions eo;
+    eo.fps = fps;
+    eo.clip_length = clip;
+    auto emb = wav2vec_->embed(speech, eo);
+    auto f = std::make_shared<AudioFeatures>();
+    f->windows = audio::audio_windows(emb.emb, 2);                                 // [seq_len, 5, L, H]
+    f->seq_len = emb.seq_len;
+    f->audio_length = emb.audio_length;
+    f->seconds = static_cast<double>(speech.size()) / 16000.0;
+    std::lock_guard<std::mutex> lock(mu_);
+    audios_[key] = f;
+    return f;
+  }
+
+  nlohmann::json model_hashes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (hashes_.is_null()) {
+      hashes_ = nlohmann::json::object();
+      for (const auto& f : {spec_.paths.net, spec_.paths.vae_weights, spec_.paths.wav2vec_weights})
+        if (!f.empty()) hashes_[fs::path(f).lexically_relative(spec_.paths.root).string()] = "fnv64:" + pipeline::hash_file(f);
+    }
+    return hashes_;
+  }
+
+  ModelSpec spec_;
+  torch::Device device_ = torch::kCPU;
+  torch::ScalarType dtype_ = torch::kFloat;
+  std::unique_ptr<pipeline::Networks> nets_;
+  std::unique_ptr<audio::Wav2Vec2Embedder> wav2vec_;
+  double load_seconds_ = 0;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Portrait>> portraits_;
+  std::map<std::string, std::shared_ptr<AudioFeatures>> audios_;
+  nlohmann::json hashes_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pipeline> Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime) {
+  return std::make_unique<HalloPipeline>(spec, runtime);
+}
+
+}  // namespace emo

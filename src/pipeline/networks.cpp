@@ -1,0 +1,177 @@
+#include "pipeline/networks.h"
+
+#include "emo/error.h"
+#include "emo/scheduler.h"
+#include "emo/weight_loader.h"
+
+namespace emo::pipeline {
+
+namespace {
+const torch::Tensor& need(const io::StateDict& sd, const std::string& key) {
+  auto it = sd.find(key);
+  if (it == sd.end()) throw ModelError("net weights: missing '" + key + "'");
+  return it->second;
+}
+}  // namespace
+
+models::FaceLocatorConfig detect_face_locator(const io::StateDict& sd, const std::string& p) {
+  models::FaceLocatorConfig c;
+  const auto& w_in = need(sd, p + "conv_in.weight");    // [c0, cond, 3, 3]
+  const auto& w_out = need(sd, p + "conv_out.weight");  // [emb, c_last, 3, 3]
+  c.conditioning_channels = w_in.size(1);
+  c.conditioning_embedding_channels = w_out.size(0);
+  c.block_out_channels = {w_in.size(0)};
+  for (int i = 1;; i += 2) {  // blocks.{1,3,5}: the stride-2 convs change the width
+    auto it = sd.find(p + "blocks." + std::to_string(i) + ".weight");
+    if (it == sd.end()) break;
+    c.block_out_channels.push_back(it->second.size(0));
+  }
+  return c;
+}
+
+models::ImageProjModelConfig detect_image_proj(const io::StateDict& sd, const std::string& p) {
+  models::ImageProjModelConfig c;
+  const auto& w = need(sd, p + "proj.weight");     // [tokens * D, E]
+  const auto& n = need(sd, p + "norm.weight");     // [D]
+  c.cross_attention_dim = n.size(0);
+  c.clip_embeddings_dim = w.size(1);
+  c.clip_extra_context_tokens = w.size(0) / n.size(0);
+  return c;
+}
+
+models::AudioProjConfig detect_audio_proj(const io::StateDict& sd, const std::string& p, int64_t window) {
+  models::AudioProjConfig c;
+  const auto& w1 = need(sd, p + "proj1.weight");  // [intermediate, window * blocks * channels]
+  const auto& w3 = need(sd, p + "proj3.weight");  // [tokens * out, intermediate]
+  const auto& n = need(sd, p + "norm.weight");    // [out]
+  c.seq_len = window;
+  c.intermediate_dim = w1.size(0);
+  c.output_dim = n.size(0);
+  c.context_tokens = w3.size(0) / n.size(0);
+  // blocks * channels = in / window; channels is the wav2vec2 width, set by the caller when known.
+  c.blocks = 0;
+  c.channels = w1.size(1) / window;
+  return c;
+}
+
+std::unique_ptr<Networks> Networks::load(const ModelSpec& spec, const io::StateDict& net, torch::Device device,
+                                         torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  auto n = std::make_unique<Networks>();
+  n->device = device;
+  n->dtype = dtype;
+  const std::string src = spec.paths.net;
+
+  n->reference.emplace(load_reference_unet(spec.paths.unet_config, net, "reference_unet."));
+  n->reference->to(device, dtype);
+
+  nlohmann::json kwargs = spec.unet_additional_kwargs;
+  kwargs["n_sample_frames"] = spec.preset.clip_frames;
+  kwargs["n_motion_frames"] = spec.preset.motion_frames;
+  if (!spec.preset.speed_layers) kwargs["speed_layers"] = nlohmann::json{{"enabled", false}};
+  auto ucfg = models::UNet3DConditionModelConfig::from_json(spec.unet_config, kwargs);
+  ucfg.read_widths_from(net, "denoising_unet.");
+  n->unet = models::UNet3DConditionModel(ucfg);
+  io::load_module(*n->unet, net, {"denoising_unet.", true, {}, src});
+  n->unet->to(device, dtype);
+
+  n->face_locator = models::FaceLocator(detect_face_locator(net, "face_locator."));
+  io::load_module(*n->face_locator, net, {"face_locator.", true, {}, src});
+  n->face_locator->to(device, dtype);
+
+  n->image_proj = models::ImageProjModel(detect_image_proj(net, "imageproj."));
+  io::load_module(*n->image_proj, net, {"imageproj.", true, {}, src});
+  n->image_proj->to(device, dtype);
+
+  auto acfg = detect_audio_proj(net, "audioproj.", 5);
+  const int64_t hidden = spec.wav2vec_config.value("hidden_size", int64_t{768});
+  acfg.channels = hidden;
+  acfg.blocks = need(net, "audioproj.proj1.weight").size(1) / (acfg.seq_len * hidden);
+  if (acfg.blocks * acfg.seq_len * hidden != need(net, "audioproj.proj1.weight").size(1))
+    throw ModelError(src + ": audioproj.proj1 input width does not match wav2vec2 hidden_size " + std::to_string(hidden));
+  n->audio_proj = models::AudioProjModel(acfg);
+  io::load_module(*n->audio_proj, net, {"audioproj.", true, {}, src});
+  n->audio_proj->to(device, dtype);
+
+  n->vae.emplace(load_vae(spec.paths.vae_dir));
+  n->vae->to(device, dtype);
+  return n;
+}
+
+torch::Tensor face_tokens(Networks& nets, const torch::Tensor& face_emb) {
+  auto e = face_emb.reshape({1, -1}).to(nets.device, nets.dtype);                   // [1, E]
+  auto both = torch::cat({torch::zeros_like(e), e}, 0);                             // [2, E] uncond, cond
+  return nets.image_proj->forward(both);                                            // [2, T, D]
+}
+
+torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_region, int64_t frames) {
+  // hallo: face_mask (1, 3, H, W) -> unsqueeze(1) -> repeat over f -> transpose(1, 2) = (1, 3, f, H, W)
+  auto x = face_region.to(nets.device, nets.dtype).unsqueeze(2).expand({-1, -1, frames, -1, -1}).contiguous();
+  return nets.face_locator->forward(x);                                             // [1, C0, F, h, w]
+}
+
+torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwargs, const ClipInputs& in,
+                           const StepCallback& on_step, ClipTrace* trace) {
+  const auto dev = nets.device;
+  const auto dt = nets.dtype;
+  const int64_t frames = in.initial_latents.size(2);
+
+  // ReferenceNet once per clip on [ref, motion frames] x2 (CFG), timestep 0, ehs [uncond, cond].
+  auto ref_latents = nets.vae->encode_latents(in.ref_pixels.to(dev, dt));           // [1+M, 4, h, w]
+  if (trace) trace->ref_latents = ref_latents;
+  auto banks = nets.reference->write_banks(ref_latents.repeat({2, 1, 1, 1}),
+                                           torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(dev)),
+                                           in.face_tokens);                            // each [2(1+M), L, C]
+  if (in.zero_motion_banks) {
+    const int64_t per_half = ref_latents.size(0);
+    for (auto& b : banks) {
+      auto v = b.view({2, per_half, b.size(1), b.size(2)}).clone();                  // [2, 1+M, L, C]
+      v.slice(1, 1).zero_();
+      b = v.view_as(b);
+    }
+  }
+  nets.unet->set_reference_banks(banks);
+
+  // Conditioning shared by every step.
+  models::UNet3DConditions cond;
+  cond.encoder_hidden_states = in.face_tokens;                                      // [2, T, D]
+  auto audio = nets.audio_proj->forward(in.audio_windows.to(dev, dt).unsqueeze(0)); // [1, F, 32, 768]
+  if (trace) trace->audio_tokens = audio;
+  cond.audio_embedding = torch::cat({torch::zeros_like(audio), audio}, 0);          // [2, F, 32, 768]
+  cond.mask_cond_fea = torch::cat({torch::zeros_like(in.face_locator), in.face_locator.to(dev, dt)}, 0);
+  for (int l = 0; l < 4; ++l) {
+    auto rep = [&](const torch::Tensor& m) {
+      auto r = m.to(dev, dt).repeat({frames, 1});                                   // [F, HW]
+      return torch::cat({r, r}, 0);                                                 // [2F, HW]
+    };
+    cond.full_mask.push_back(rep(in.full_mask[l]));
+    cond.face_mask.push_back(rep(in.face_mask[l]));
+    cond.lip_mask.push_back(rep(in.lip_mask[l]));
+  }
+  cond.motion_scale = in.motion_scale;
+  if (in.head_speed.defined()) cond.head_speed = in.head_speed.to(dev, dt).repeat({2, 1});
+  cond.do_classifier_free_guidance = true;
+  cond.hallo_training_path = true;
+
+  sampling::DDIMScheduler scheduler(sampling::DDIMSchedulerConfig::from_json(scheduler_kwargs, "scheduler"));
+  scheduler.set_timesteps(in.steps);
+  if (trace) trace->timesteps = scheduler.timesteps();
+  auto latents = in.initial_latents.to(dev, dt) * scheduler.init_noise_sigma();     // [1, 4, F, h, w]
+  int step = 0;
+  for (int64_t t : scheduler.timesteps()) {
+    auto x = torch::cat({latents, latents}, 0);                                     // [2, 4, F, h, w]
+    auto tt = torch::full({}, t, torch::TensorOptions().dtype(torch::kLong).device(dev));
+    auto out = nets.unet->forward(x, tt, cond);                                     // [2, 4, F, h, w]
+    if (trace) trace->unet_out.push_back(out);
+    auto chunks = out.chunk(2, 0);
+    auto guided = sampling::cfg_combine(chunks[0], chunks[1], in.guidance_scale);
+    latents = scheduler.step(guided, t, latents).prev_sample;
+    if (trace) trace->latents.push_back(latents);
+    ++step;
+    if (on_step) on_step(step, static_cast<int>(in.steps));
+  }
+  nets.unet->set_reference_banks({});
+  return latents;
+}
+
+}  // namespace emo::pipeline

@@ -1,0 +1,77 @@
+// The networks of one model folder, loaded once, and the generation of one clip from tensors
+// (hallo.animate.face_animate.FaceAnimatePipeline.__call__ for one clip of scripts/inference.py).
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emo/model_spec.h"
+#include "emo/models.h"
+#include "emo/state_dict.h"
+#include "models/audio_proj.h"
+#include "models/face_locator.h"
+#include "models/image_proj.h"
+#include "models/unet3d/unet_3d.h"
+
+namespace emo::pipeline {
+
+// Configs of hallo's plain modules, read from the tensor shapes in net.pth (hallo builds them with fixed
+// constructor arguments; reading shapes makes tiny test models and other widths work too).
+models::FaceLocatorConfig detect_face_locator(const io::StateDict& sd, const std::string& prefix);
+models::ImageProjModelConfig detect_image_proj(const io::StateDict& sd, const std::string& prefix);
+models::AudioProjConfig detect_audio_proj(const io::StateDict& sd, const std::string& prefix, int64_t window);
+
+struct Networks {
+  std::optional<ReferenceNet> reference;
+  models::UNet3DConditionModel unet{nullptr};
+  models::FaceLocator face_locator{nullptr};
+  models::ImageProjModel image_proj{nullptr};
+  models::AudioProjModel audio_proj{nullptr};
+  std::optional<Vae> vae;
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat;
+
+  // Loads reference_unet./denoising_unet./face_locator./imageproj./audioproj. from `net` (state dict of net.pth),
+  // the VAE from vae_dir; strict. `vae_override` (tests) replaces the VAE folder with a state dict + config.
+  static std::unique_ptr<Networks> load(const ModelSpec& spec, const io::StateDict& net, torch::Device device,
+                                        torch::ScalarType dtype);
+};
+
+// Everything one clip needs (CFG batch layouts are built inside, [uncond, cond] as hallo does).
+struct ClipInputs {
+  torch::Tensor ref_pixels;      // [1 + M, 3, H, W] in [-1, 1]: source image, then the M motion frames
+  torch::Tensor face_tokens;     // [2, T, D] = cat([image_proj(0), image_proj(face_emb)])
+  torch::Tensor face_locator;    // [1, C0, F, h, w] = face_locator(face region) (cond half)
+  std::array<torch::Tensor, 4> full_mask, face_mask, lip_mask;  // per level [1, h_l * w_l]
+  torch::Tensor audio_windows;   // [F, window, layers, hidden] for this clip's frames
+  torch::Tensor initial_latents; // [1, 4, F, h, w]
+  std::array<double, 3> motion_scale{1.0, 1.0, 1.0};
+  double guidance_scale = 3.5;
+  int64_t steps = 40;
+  bool zero_motion_banks = false;  // EMO's first clip: motion frames are zero maps
+  torch::Tensor head_speed;        // [1, M + F] degrees/frame (EMO speed layers) or undefined
+};
+
+struct ClipTrace {  // optional intermediates (golden tests)
+  torch::Tensor ref_latents, audio_tokens;
+  std::vector<int64_t> timesteps;
+  std::vector<torch::Tensor> unet_out, latents;
+};
+
+using StepCallback = std::function<void(int step, int steps)>;  // may throw to cancel
+
+// Runs ReferenceNet once, the DDIM/CFG loop, and returns the final latents [1, 4, F, h, w].
+torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwargs, const ClipInputs& in,
+                           const StepCallback& on_step = {}, ClipTrace* trace = nullptr);
+
+// face tokens [2, T, D] from a raw face embedding [E] (zeros -> unconditional half, as hallo).
+torch::Tensor face_tokens(Networks& nets, const torch::Tensor& face_emb);
+// face_locator(face region [1, 3, H, W] repeated over F frames) -> [1, C0, F, h, w]
+torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_region, int64_t frames);
+
+}  // namespace emo::pipeline
