@@ -67,15 +67,13 @@ std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& shard);
 
 // ---- Output completeness (--resume) ---------------------------------------------------------------
 
-// The sidecar `generate` writes next to an output: OUT.json, i.e. "clip.mp4" -> "clip.mp4.json".
+// The sidecar `generate` writes next to an output: "clip.mp4" -> "clip.json" (src/pipeline/sidecar.h).
 std::string sidecar_path(const std::string& output);
 
 // Counts the frames of a finished video file. Returns nullopt when the file looks structurally complete but
 // frames cannot be counted; throws (any std::exception) when the file is unreadable or truncated.
 using FrameProbe = std::function<std::optional<int64_t>(const std::string& path)>;
-// The default probe: emo::video::probe's exact packet count when include/emo/video.h is available; until then a
-// structural check (MP4: the top-level boxes chain exactly to the end of the file and include moov; Matroska:
-// the EBML magic), which returns nullopt.
+// The default probe: emo::video::probe's exact packet count of the video stream (nullopt if it has none).
 std::optional<int64_t> default_frame_probe(const std::string& path);
 
 struct OutputCheck {
@@ -84,9 +82,10 @@ struct OutputCheck {
   std::string reason;    // why it is not complete ("" when complete)
 };
 // An output is complete when it is a non-empty regular file, its sidecar parses and records "frames" > 0,
-// and the probe (default_frame_probe when empty) counts exactly that many frames (or cannot count but finds
-// the file structurally complete).
-OutputCheck check_output(const std::string& output, const FrameProbe& probe = {});
+// and the probe (default_frame_probe when empty) counts exactly that many frames. With `expected`, a sidecar
+// that records another image, audio or seed than the job's marks the output stale (not complete).
+OutputCheck check_output(const std::string& output, const FrameProbe& probe = {},
+                         const GenerateRequest* expected = nullptr);
 
 // ---- Running --------------------------------------------------------------------------------------
 
@@ -135,20 +134,5 @@ BatchSummary run_batch(const Manifest& manifest, const PipelineFactory& make_pip
 
 // One report line (JSON object, no newline).
 std::string report_line(const JobResult& r, const Shard& shard);
-
-// Installs SIGINT/SIGTERM handlers that set `flag` (the first signal only: a second one gets the default
-// action, i.e. terminates at once); restores the previous handlers on destruction. One at a time per process.
-class ScopedSignalCancel {
- public:
-  explicit ScopedSignalCancel(std::atomic<bool>& flag);
-  ~ScopedSignalCancel();
-  ScopedSignalCancel(const ScopedSignalCancel&) = delete;
-  ScopedSignalCancel& operator=(const ScopedSignalCancel&) = delete;
-  int signal_received() const;  // 0 when none
-
- private:
-  struct Saved;
-  std::unique_ptr<Saved> saved_;
-};
 
 }  // namespace emo::batch

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/signals.h"
 #include "emo/batch.h"
 #include "emo/generate.h"
 #include "emo/model_spec.h"
@@ -42,8 +43,7 @@ int run(const BatchArgs& a, const GlobalOptions& g) {
 
   RuntimeOptions rt = a.runtime;
   rt.threads = g.threads;
-  std::atomic<bool> cancel{false};
-  batch::ScopedSignalCancel signals(cancel);
+  std::atomic<bool>& cancel = install_cancel_handlers();
 
   batch::BatchOptions opt;
   opt.resume = a.resume;
@@ -63,11 +63,8 @@ int run(const BatchArgs& a, const GlobalOptions& g) {
     return Pipeline::load(spec, rt);
   };
   batch::BatchSummary sum = batch::run_batch(manifest, factory, opt);
-  if (sum.interrupted) {
-    int sig = signals.signal_received();
-    log_warn(std::string("interrupted") + (sig ? " by signal " + std::to_string(sig) : "") +
-             ": no partial output was left; rerun with --resume to complete the rest");
-  }
+  if (sum.interrupted)
+    log_warn("interrupted: no partial output was left; rerun with --resume to complete the rest");
   return static_cast<int>(sum.exit_code());
 }
 
@@ -93,28 +90,10 @@ Run add_batch(CLI::App& app, GlobalOptions& g) {
   cmd->add_option("--shard", a->shard, "Render shard K of N (0 <= K < N): jobs whose manifest index mod N is K")
       ->capture_default_str();
   cmd->add_flag("--dry-run", a->dry_run, "Validate the manifest and list what would be rendered; loads no model");
-  cmd->add_option("--device", a->runtime.device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", a->runtime.dtype, "fp32, fp16 or bf16")
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}))
-      ->capture_default_str();
-
-  // Defaults for every job; a manifest line overrides them with keys of the same name (snake_case).
-  auto* p = &a->params;
-  const char* grp = "Job defaults (manifest keys override; 0 = model preset)";
-  cmd->add_option("--steps", p->steps, "Denoising steps")->capture_default_str()->group(grp);
-  cmd->add_option("--cfg-scale", p->cfg_scale, "Classifier-free guidance scale")->capture_default_str()->group(grp);
-  cmd->add_option("--seed", p->seed, "Random seed")->capture_default_str()->group(grp);
-  cmd->add_option("--fps", p->fps, "Output frame rate")->capture_default_str()->group(grp);
-  cmd->add_option("--width", p->width, "Output width (multiple of 8)")->capture_default_str()->group(grp);
-  cmd->add_option("--height", p->height, "Output height (multiple of 8)")->capture_default_str()->group(grp);
-  cmd->add_option("--pose-weight", p->pose_weight, "Full-face (pose) audio weight")->capture_default_str()->group(grp);
-  cmd->add_option("--face-weight", p->face_weight, "Expression audio weight")->capture_default_str()->group(grp);
-  cmd->add_option("--lip-weight", p->lip_weight, "Lip audio weight")->capture_default_str()->group(grp);
-  cmd->add_option("--speed", p->speed, "Head motion speed (emo preset)")->capture_default_str()->group(grp);
-  cmd->add_option("--crf", p->crf, "H.264 quality (0-51, lower is better)")->capture_default_str()->group(grp);
-  cmd->add_flag("--paste-back", p->paste_back, "Paste the animated square back into the original image")->group(grp);
-  cmd->add_flag("--require-face", p->require_face, "Fail a job when no face is found")->group(grp);
-  cmd->add_option("--max-audio-seconds", p->max_audio_seconds, "Refuse longer audio")->capture_default_str()->group(grp);
+  add_runtime_flags(cmd, a->runtime);
+  // Defaults for every job (the same flags as `emo generate`); a manifest key of the same name (snake_case)
+  // overrides them per job.
+  add_generate_param_flags(cmd, a->params);
   return [a, &g] { return run(*a, g); };
 }
 

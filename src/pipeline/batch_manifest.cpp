@@ -387,7 +387,7 @@ Manifest parse_manifest_text(const std::string& text, const std::string& name, c
   }
 
   // Per-job checks: required fields, output container, parameter ranges, duplicate outputs.
-  std::map<std::string, int> output_line;
+  std::map<std::string, int> output_line, sidecar_line;
   for (auto& r : raw) {
     std::vector<std::string> problems = r.problems;
     if (r.image.empty()) problems.push_back("missing \"image\"");
@@ -414,7 +414,14 @@ Manifest parse_manifest_text(const std::string& text, const std::string& name, c
       fs::path abs = fs::absolute(job.request.output, ec).lexically_normal();
       std::string key = ec ? job.request.output : abs.string();
       auto [it, fresh] = output_line.emplace(key, r.line);
-      if (!fresh) problems.push_back("output '" + r.output + "' is also the output of line " + std::to_string(it->second));
+      if (!fresh) {
+        problems.push_back("output '" + r.output + "' is also the output of line " + std::to_string(it->second));
+      } else {
+        auto [st, sfresh] = sidecar_line.emplace(sidecar_path(key), r.line);
+        if (!sfresh)
+          problems.push_back("output '" + r.output + "' would share its sidecar " + fs::path(st->first).filename().string() +
+                             " with the output of line " + std::to_string(st->second));
+      }
       if (job.request.output == job.request.image || job.request.output == job.request.audio)
         problems.push_back("output '" + r.output + "' is also an input");
     }

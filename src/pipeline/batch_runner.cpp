@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -135,7 +134,7 @@ BatchSummary run_batch(const Manifest& manifest, const PipelineFactory& make_pip
 
     auto t0 = clock::now();
     if (opt.resume) {
-      OutputCheck chk = check_output(rq.output, opt.probe);
+      OutputCheck chk = check_output(rq.output, opt.probe, &rq);
       if (chk.complete) {
         r.status = JobStatus::kSkipped;
         r.frames = chk.frames;
@@ -231,41 +230,5 @@ BatchSummary run_batch(const Manifest& manifest, const PipelineFactory& make_pip
   (sum.failed || sum.interrupted ? log_warn : log_info)(manifest.path + ": " + line);
   return sum;
 }
-
-// ---- Signals --------------------------------------------------------------------------------------------
-
-namespace {
-std::atomic<bool>* g_flag = nullptr;
-volatile std::sig_atomic_t g_signal = 0;
-
-extern "C" void on_signal(int sig) {
-  g_signal = sig;
-  if (g_flag) g_flag->store(true);
-}
-}  // namespace
-
-struct ScopedSignalCancel::Saved {
-  struct sigaction old_int {};
-  struct sigaction old_term {};
-};
-
-ScopedSignalCancel::ScopedSignalCancel(std::atomic<bool>& flag) : saved_(std::make_unique<Saved>()) {
-  g_flag = &flag;
-  g_signal = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;  // a second signal terminates at once (temporary files only, never final names)
-  sigaction(SIGINT, &sa, &saved_->old_int);
-  sigaction(SIGTERM, &sa, &saved_->old_term);
-}
-
-ScopedSignalCancel::~ScopedSignalCancel() {
-  sigaction(SIGINT, &saved_->old_int, nullptr);
-  sigaction(SIGTERM, &saved_->old_term, nullptr);
-  g_flag = nullptr;
-}
-
-int ScopedSignalCancel::signal_received() const { return static_cast<int>(g_signal); }
 
 }  // namespace emo::batch

@@ -1,5 +1,6 @@
 // emo::Pipeline for Hallo-layout model folders (scripts/inference.py inference_process): portrait analysis,
 // audio features, clips chained by motion frames, streamed decoding and muxing.
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sys/stat.h>
 
