@@ -70,10 +70,10 @@ std::vector<Job> select_shard(const std::vector<Job>& jobs, const Shard& shard);
 // The sidecar `generate` writes next to an output: "clip.mp4" -> "clip.json" (src/pipeline/sidecar.h).
 std::string sidecar_path(const std::string& output);
 
-// Counts the frames of a finished video file. Returns nullopt when the file looks structurally complete but
-// frames cannot be counted; throws (any std::exception) when the file is unreadable or truncated.
+// Counts the frames of a finished video file (nullopt: readable but uncountable, accepted on the sidecar's word);
+// throws (any std::exception) when the file is unreadable or truncated. Swappable for tests with fake outputs.
 using FrameProbe = std::function<std::optional<int64_t>(const std::string& path)>;
-// The default probe: emo::video::probe's exact packet count of the video stream (nullopt if it has none).
+// The default probe: emo::video::probe's exact packet count of the video stream (throws if it has none).
 std::optional<int64_t> default_frame_probe(const std::string& path);
 
 struct OutputCheck {
