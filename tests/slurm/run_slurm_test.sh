@@ -21,7 +21,7 @@ install=0
 emo="$(cd "$(dirname "${1:?usage: run_slurm_test.sh [--install] EMO_BIN}")" && pwd)/$(basename "$1")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 skip() { echo "SKIPPED: $*"; exit 77; }
-fail() { echo "FAILED: $*" >&2; exit 1; }
+fail() { echo "FAILED: $*" >&2; keep=1; echo "(logs kept in ${work:-?})" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || skip "needs root to start slurmctld/slurmd/munged"
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -32,11 +32,15 @@ fi
 [ -x "$emo" ] || fail "$emo is not executable"
 
 work="$(mktemp -d /tmp/emo_slurm.XXXXXX)"
-started=()
+chmod 755 "$work"  # munged runs as user munge
+started=()   # pid files of the daemons this script started
+keep=0
 cleanup() {
   for pidfile in "${started[@]}"; do
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
   done
+  sleep 1
+  [ "$keep" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -163,4 +167,3 @@ else
   [ "$(grep -c '"status":"skipped"' "$work/final.jsonl")" = "$jobs" ] || { cat "$work/final.jsonl" >&2; fail "not every output is complete"; }
 fi
 echo "PASSED: $shards array tasks split $jobs jobs exactly ($([ "$real" = 1 ] && echo rendered || echo plumbing only))"
-rm -rf "$work"
