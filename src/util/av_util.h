@@ -5,10 +5,13 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/dict.h>
 #include <libavutil/error.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
 }
 
 #include <memory>
@@ -39,12 +42,24 @@ struct SwrDeleter {
   void operator()(SwrContext* p) const { swr_free(&p); }
 };
 
+struct SwsDeleter {
+  void operator()(SwsContext* p) const { sws_freeContext(p); }
+};
+struct FifoDeleter {
+  void operator()(AVAudioFifo* p) const { av_audio_fifo_free(p); }
+};
+struct DictDeleter {
+  void operator()(AVDictionary* p) const { av_dict_free(&p); }
+};
+
 using InputFormatPtr = std::unique_ptr<AVFormatContext, InputFormatDeleter>;
 using OutputFormatPtr = std::unique_ptr<AVFormatContext, OutputFormatDeleter>;
 using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
 using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwrPtr = std::unique_ptr<SwrContext, SwrDeleter>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+using FifoPtr = std::unique_ptr<AVAudioFifo, FifoDeleter>;
 
 // av_strerror as a std::string ("Invalid data found when processing input").
 inline std::string error_string(int err) {

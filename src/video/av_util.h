@@ -10,51 +10,21 @@ extern "C" {
 }
 
 #include <memory>
+
+#include "util/av_util.h"
 #include <string>
 
 namespace emo::video::detail {
 
-struct InputFormatDeleter {
-  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
-};
-// Output contexts: closes the AVIO handle (if the muxer needed a file) then frees the context.
-struct OutputFormatDeleter {
-  void operator()(AVFormatContext* c) const {
-    if (!c) return;
-    if (c->oformat && !(c->oformat->flags & AVFMT_NOFILE) && c->pb) avio_closep(&c->pb);
-    avformat_free_context(c);
-  }
-};
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-struct SwrDeleter {
-  void operator()(SwrContext* s) const { swr_free(&s); }
-};
-struct FifoDeleter {
-  void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); }
-};
-struct DictDeleter {
-  void operator()(AVDictionary* d) const { av_dict_free(&d); }
-};
-
-using InputFormatPtr = std::unique_ptr<AVFormatContext, InputFormatDeleter>;
-using OutputFormatPtr = std::unique_ptr<AVFormatContext, OutputFormatDeleter>;
-using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
-using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
-using SwrPtr = std::unique_ptr<SwrContext, SwrDeleter>;
-using FifoPtr = std::unique_ptr<AVAudioFifo, FifoDeleter>;
+// The RAII owners are shared with src/audio (src/util/av_util.h).
+using av::CodecContextPtr;
+using av::FifoPtr;
+using av::FramePtr;
+using av::InputFormatPtr;
+using av::OutputFormatPtr;
+using av::PacketPtr;
+using av::SwrPtr;
+using av::SwsPtr;
 
 // av_err2str for C++ (the macro uses a C compound literal).
 std::string av_error(int errnum);
