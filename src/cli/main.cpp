@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   reg(add_bench);
   reg(add_face);
   reg(add_eval);
+  reg(add_cut);
 
   try {
     app.parse(argc, argv);
