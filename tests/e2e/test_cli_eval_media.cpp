@@ -7,7 +7,10 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -206,4 +209,78 @@ TEST(CliEvalMedia, CutClipRangeCropResizeAudio) {
   auto a = emo::audio::decode_audio((root / "clip.wav").string());
   EXPECT_NEAR(static_cast<double>(a.num_samples()), 0.8 * 16000, 2.0);
   EXPECT_TRUE(emo::video::probe((root / "clip.mp4").string()).first("audio") != nullptr);
+}
+
+namespace {
+struct Shell {
+  int code = -1;
+  std::string output;
+};
+Shell shell(const std::string& cmd) {
+  Shell r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = ::pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+}  // namespace
+
+// scripts/hdtf/prepare.sh reads the HDTF annotation formats (BOM, CRLF, hh:mm:ss, crop_wh, resolution).
+TEST(HdtfScripts, PrepareParsesAnnotations) {
+  auto root = scratch("hdtf_prepare");
+  fs::create_directories(root / "ann");
+  fs::create_directories(root / "raw");
+  std::ofstream(root / "ann/RD_annotion_time.txt") << "\xEF\xBB\xBFRadio11.mp4 00:30-01:00 01:30-02:30\r\nRadio12.mp4 0:05-0:09\n\n";
+  std::ofstream(root / "ann/RD_resolution.txt") << "Radio11.mp4 720\r\n";
+  std::ofstream(root / "ann/RD_crop_wh.txt") << "Radio11_0.mp4 100 400 50 420\nRadio11_1.mp4 110 400 60 420\n";
+  std::ofstream(root / "raw/Radio11.mp4") << "x";
+  auto r = shell("bash '" EMO_SOURCE_DIR "/scripts/hdtf/prepare.sh' --dry-run --subsets RD --emo EMO --annotations " +
+                 q(root / "ann") + " --videos " + q(root / "raw") + " --out " + q(root / "out"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("Radio11_0.mp4 --start 30.000 --end 60.000 --size 512 --fps 25"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--crop 110\\,400\\,60\\,420 --ref-height 720"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--start 90.000 --end 150.000"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not found under"), std::string::npos) << r.output;  // Radio12 was not downloaded
+  EXPECT_NE(r.output.find("2 clip(s)"), std::string::npos) << r.output;
+}
+
+// scripts/hdtf/run_regression.sh end to end with a stand-in generator (copies the reference clip): the real
+// `emo eval` computes SSIM / PSNR and the baseline decides the exit code.
+TEST(HdtfScripts, RunRegressionExitCodes) {
+  auto root = scratch("hdtf_run");
+  fs::create_directories(root / "clips");
+  for (int c = 0; c < 2; ++c) {
+    const std::string name = "Clip_" + std::to_string(c);
+    torch::manual_seed(c);
+    auto frames = torch::randint(0, 256, {3, 32, 32, 3}, torch::kUInt8);
+    emo::video::VideoWriter w((root / "clips" / (name + ".mp4")).string(), 32, 32);
+    for (int64_t i = 0; i < 3; ++i) w.write(frames[i].contiguous().data_ptr<uint8_t>(), 32, 32);
+    w.finish();
+    std::ofstream(root / "clips" / (name + ".png")) << "x";
+    std::ofstream(root / "clips" / (name + ".wav")) << "x";
+  }
+  // Stand-in `emo`: `generate -i X.png -a X.wav -o OUT` copies X.mp4; anything else runs the real CLI.
+  {
+    std::ofstream s(root / "emo.sh");
+    s << "#!/usr/bin/env bash\nif [[ $1 == generate ]]; then cp \"${3%.png}.mp4\" \"$7\"; exit 0; fi\nexec '"
+      << emo::test::cli_path() << "' \"$@\"\n";
+  }
+  fs::permissions(root / "emo.sh", fs::perms::owner_all);
+  std::ofstream(root / "ok.json") << R"({"metrics": {"ssim": {"value": 0.99, "tolerance": 0.01}, "psnr": {"value": 40}}})";
+  std::ofstream(root / "strict.json") << R"({"metrics": {"ssim": {"value": 0.99}, "sync_c": {"value": 5}}})";
+  const std::string base = "bash '" EMO_SOURCE_DIR "/scripts/hdtf/run_regression.sh' --metrics ssim,psnr --emo " +
+                           q(root / "emo.sh") + " --clips " + q(root / "clips") + " --out " + q(root / "run");
+  auto ok = shell(base + " --baseline " + q(root / "ok.json"));
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  auto j = read_json(root / "run/result.json");
+  EXPECT_EQ(j["clips"].size(), 2u) << j.dump(2);
+  EXPECT_NEAR(j["metrics"]["ssim"]["value"].get<double>(), 1.0, 1e-12);
+  // sync_c is required by this baseline but not computed: a regression.
+  auto bad = shell(base + " --limit 1 --baseline " + q(root / "strict.json"));
+  EXPECT_EQ(bad.code, 7) << bad.output;
+  EXPECT_EQ(read_json(root / "run/result.json")["clips"].size(), 1u);
 }
