@@ -123,7 +123,13 @@ eval::Clip load_clip(const fs::path& p, double fps, bool with_audio, const std::
     c.name = p.stem().string();
     c.frames_rgb = torch::stack(frames);  // [T, H, W, 3] RGB
     c.fps = rd.fps() > 0 ? rd.fps() : fps;
-    if (with_audio && audio_override.empty() && rd.has_audio()) load_audio(c, p.string());
+    if (with_audio && audio_override.empty() && rd.has_audio()) {
+      try {
+        load_audio(c, p.string());
+      } catch (const InputError& e) {  // an unusable track only costs this clip its Sync-C/D
+        spdlog::warn("{}: audio track not decoded, Sync-C/D skipped for this clip: {}", p.string(), e.what());
+      }
+    }
   }
   if (with_audio && !audio_override.empty()) load_audio(c, audio_override);
   return c;
