@@ -192,7 +192,7 @@ TEST(CliEvalMedia, CutClipRangeCropResizeAudio) {
   }
   // Window (x=8, w=32, y=8, h=32) given at height 96 -> (4, 16, 4, 16) in this 48-pixel-high source.
   auto r = run_cli("cut -i " + q(root / "src.mp4") + " -o " + q(root / "clip.mp4") +
-                   " --start 0.51 --end 00:01.31 --crop 8,32,8,32 --ref-height 96 --size 32 --first-frame " +
+                   " --start 0.51 --end 00:01.31 --crop 8,32,8,32 --ref-height 96 --size 32 --crf 0 --first-frame " +
                    q(root / "first.png") + " --audio-out " + q(root / "clip.wav"));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("window x=4 y=4 w=16 h=16"), std::string::npos) << r.output;
