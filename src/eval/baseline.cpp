@@ -2,6 +2,7 @@
 // (scripts/hdtf/run_regression.sh, docs/hdtf.md). Pure logic: no model, no decoding.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -93,7 +94,10 @@ BaselineComparison compare_with_baseline(const std::string& result_json, const s
         c.regressed = false;  // e.g. PSNR of identical frames in both
       } else {
         const double worse_by = c.higher_is_better ? c.baseline - c.value : c.value - c.baseline;
-        c.regressed = worse_by > c.tolerance;
+        // Slack of a few ulps so that "exactly tolerance worse" passes despite decimal JSON values
+        // (0.75 - 0.70 > 0.05 in binary floating point).
+        const double slack = 1e-12 * std::max({1.0, std::abs(c.baseline), std::abs(c.value)});
+        c.regressed = worse_by > c.tolerance + slack;
       }
     } else {
       c.regressed = !optional;
