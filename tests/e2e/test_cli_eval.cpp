@@ -87,8 +87,9 @@ TEST(CliEval, FolderModePairsByNameAndComputesFid) {
   std::vector<at::Tensor> preds, refs;
   for (int c = 0; c < 2; ++c) {
     const std::string name = "clip" + std::to_string(c);
-    refs.push_back(write_clip(root / "ref" / name, 10 + c, 2, 32, 32));
-    preds.push_back(write_clip(root / "pred" / name, 20 + c, 2, 32, 32, refs.back()));
+    // One frame per clip (2 per FID set, the minimum): Inception at 299x299 dominates this test's time.
+    refs.push_back(write_clip(root / "ref" / name, 10 + c, 1, 32, 32));
+    preds.push_back(write_clip(root / "pred" / name, 20 + c, 1, 32, 32, refs.back()));
   }
   write_clip(root / "pred" / "unpaired", 30, 2, 32, 32);  // no reference: counted, no ref-based metrics
   auto r = run_cli("--threads 1 eval --pred '" + (root / "pred").string() + "' --ref '" + (root / "ref").string() +
