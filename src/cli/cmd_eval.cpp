@@ -1,5 +1,5 @@
-// emo eval --pred A [--ref B] [--metrics ...] [--weights DIR] [--json OUT]: the papers' metrics (FID, FVD,
-// Sync-C/D, SSIM, PSNR) computed like the reference tools (include/emo/eval.h, docs/eval.md).
+// emo eval --pred A [--ref B] [--metrics ...] [--weights DIR] [--json OUT] [--baseline B.json]: the papers' metrics
+// (FID, FVD, Sync-C/D, SSIM, PSNR, F-SIM) computed like the reference tools (include/emo/eval.h, docs/eval.md).
 //
 // Inputs: a clip is a folder of frame images (sorted by name; what pytorch-fid reads) or a video file.
 // Folder mode: when --pred is a folder of clips (sub-folders or video files), each prediction is paired with
@@ -261,7 +261,7 @@ int run_eval(const EvalCliOptions& o) {
 
 Run add_eval(CLI::App& app, GlobalOptions&) {
   auto o = std::make_shared<EvalCliOptions>();
-  auto* sub = app.add_subcommand("eval", "Compute FID, FVD, Sync-C/D, SSIM, PSNR of generated videos like the papers' reference tools");
+  auto* sub = app.add_subcommand("eval", "Compute FID, FVD, Sync-C/D, SSIM, PSNR, F-SIM of generated videos like the papers' reference tools; check a baseline");
   sub->add_option("--pred", o->pred, "Generated clip (folder of frames or video), or a folder of clips");
   sub->add_option("--ref", o->ref, "Reference clip, or a folder of clips paired with --pred by name");
   sub->add_option("--metrics", o->metrics, "Metrics to compute: fid fvd sync ssim psnr fsim (default: all)")->delimiter(',');
