@@ -6,17 +6,22 @@
 #   scripts/setup.sh --no-install    skip apt (libraries already present, e.g. a CUDA libtorch given
 #                                    through CMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)'))
 #   scripts/setup.sh --asan          build into build-asan/ with AddressSanitizer + UBSan
+#   scripts/setup.sh --with-slurm    also install slurm-wlm + munge for the `slurm` test label
+#                                    (automatic when CI=true, so CI runs the Slurm job-array test)
 # Environment: BUILD_DIR (default build), JOBS (default: core count), CMAKE_ARGS (extra configure flags).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 install=1
 asan=0
+slurm=0
+[ "${CI:-}" = "true" ] && slurm=1
 for arg in "$@"; do
   case "$arg" in
     --no-install) install=0 ;;
     --asan) asan=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --with-slurm) slurm=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +35,8 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
 )
+
+[ "$slurm" = 1 ] && packages+=(slurm-wlm munge)
 
 if [ "$install" = 1 ]; then
   missing=()

@@ -8,7 +8,7 @@
 namespace emo {
 
 struct TinyModelOptions {
-  std::string preset = "hallo";  // "hallo" (16+2 frames... scaled down: clip_frames/motion_frames below) or "emo"
+  std::string preset = "hallo";  // "hallo", or "emo" (zero first motion frames + speed layers)
   int clip_frames = 4;
   int motion_frames = 2;
   int size = 64;                 // frames are size x size
@@ -17,7 +17,7 @@ struct TinyModelOptions {
   uint64_t seed = 1234;          // weight initialisation seed
 };
 
-// Writes DIR/{hallo/net.safetensors, sd-vae-ft-mse/, stable-diffusion-v1-5/unet/config.json,
+// Writes DIR/{hallo/net.pth (safetensors content), sd-vae-ft-mse/, stable-diffusion-v1-5/unet/config.json,
 // wav2vec/wav2vec2-base-960h/, emo.json}. Creates DIR if needed. Throws OutputError.
 void write_tiny_model(const std::string& dir, const TinyModelOptions& options = {});
 

@@ -13,6 +13,7 @@ struct GlobalOptions {
   int threads = 0;   // 0 = all cores
   bool verbose = false;
   bool quiet = false;
+  std::string log_level;  // debug, info, warn, error (overrides -v/-q)
 };
 
 using Run = std::function<int()>;
@@ -24,6 +25,7 @@ Run add_bench(CLI::App& app, GlobalOptions& g);
 Run add_face(CLI::App& app, GlobalOptions& g);
 Run add_eval(CLI::App& app, GlobalOptions& g);
 Run add_cut(CLI::App& app, GlobalOptions& g);
+Run add_make_test_model(CLI::App& app, GlobalOptions& g);
 
 // Flags shared by generate and batch (src/cli/cmd_generate.cpp).
 void add_generate_param_flags(CLI::App* sub, GenerateParams& p);

@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
@@ -20,9 +21,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   GlobalOptions g;
-  app.add_option("-t,--threads", g.threads, "CPU threads for libtorch (0 = all cores)")->capture_default_str();
+  if (const char* env = std::getenv("EMO_THREADS"); env && *env) g.threads = std::atoi(env);
+  app.add_option("-t,--threads", g.threads, "CPU threads for libtorch (0 = all cores; env EMO_THREADS)")->capture_default_str();
   app.add_flag("-v,--verbose", g.verbose, "Debug logging");
-  app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors");
+  app.add_flag("-q,--quiet", g.quiet, "Only warnings and errors (no progress)");
+  app.add_option("--log-level", g.log_level, "debug, info, warn or error (overrides -v/-q)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.fallthrough();
 
   std::map<CLI::App*, Run> runs;
@@ -39,6 +43,7 @@ int main(int argc, char** argv) {
   reg(add_face);
   reg(add_eval);
   reg(add_cut);
+  reg(add_make_test_model);
 
   try {
     app.parse(argc, argv);
@@ -47,6 +52,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : static_cast<int>(emo::ExitCode::kUsage);
   }
   spdlog::set_level(g.verbose ? spdlog::level::debug : g.quiet ? spdlog::level::warn : spdlog::level::info);
+  if (!g.log_level.empty()) {
+    spdlog::set_level(spdlog::level::from_str(g.log_level == "warn" ? "warning" : g.log_level));
+    if (g.log_level == "warn" || g.log_level == "error") g.quiet = true;
+  }
   emo::compat::set_num_threads(g.threads);
 
   try {

@@ -1,6 +1,8 @@
 #include "pipeline/networks.h"
 
 #include "emo/error.h"
+#include "emo/key_rename.h"
+#include "models/autoencoder_kl.h"
 #include "emo/scheduler.h"
 #include "emo/weight_loader.h"
 
@@ -56,20 +58,35 @@ models::AudioProjConfig detect_audio_proj(const io::StateDict& sd, const std::st
 
 std::unique_ptr<Networks> Networks::load(const ModelSpec& spec, const io::StateDict& net, torch::Device device,
                                          torch::ScalarType dtype) {
+  nlohmann::json kwargs = spec.unet_additional_kwargs;
+  kwargs["n_sample_frames"] = spec.preset.clip_frames;
+  kwargs["n_motion_frames"] = spec.preset.motion_frames;
+  return build(spec.paths.unet_config, spec.unet_config, kwargs, net, spec.paths.net, load_vae(spec.paths.vae_dir),
+               spec.wav2vec_config.value("hidden_size", int64_t{768}), device, dtype);
+}
+
+Vae vae_from_parts(const nlohmann::json& config, const io::StateDict& weights, const std::string& source) {
+  auto vae = std::make_shared<models::AutoencoderKLImpl>(models::AutoencoderKLConfig::from_json(config, source));
+  auto sd = io::rename_keys(weights, io::KeyScheme::kVaeLegacyAttention);
+  io::load_module(*vae, sd, {"", true, {}, source});
+  vae->eval();
+  return Vae(vae);
+}
+
+std::unique_ptr<Networks> Networks::build(const std::string& unet_config_path, const nlohmann::json& unet_config,
+                                          const nlohmann::json& kwargs, const io::StateDict& net,
+                                          const std::string& src, Vae vae, int64_t hidden, torch::Device device,
+                                          torch::ScalarType dtype) {
   torch::NoGradGuard no_grad;
   auto n = std::make_unique<Networks>();
   n->device = device;
   n->dtype = dtype;
-  const std::string src = spec.paths.net;
 
-  n->reference.emplace(load_reference_unet(spec.paths.unet_config, net, "reference_unet."));
+  n->reference.emplace(load_reference_unet(unet_config_path, net, "reference_unet."));
   n->reference->to(device, dtype);
 
-  nlohmann::json kwargs = spec.unet_additional_kwargs;
-  kwargs["n_sample_frames"] = spec.preset.clip_frames;
-  kwargs["n_motion_frames"] = spec.preset.motion_frames;
-  if (!spec.preset.speed_layers) kwargs["speed_layers"] = nlohmann::json{{"enabled", false}};
-  auto ucfg = models::UNet3DConditionModelConfig::from_json(spec.unet_config, kwargs);
+  // Speed layers are on exactly when net holds speed_encoder.* weights (read_widths_from decides).
+  auto ucfg = models::UNet3DConditionModelConfig::from_json(unet_config, kwargs);
   ucfg.read_widths_from(net, "denoising_unet.");
   n->unet = models::UNet3DConditionModel(ucfg);
   io::load_module(*n->unet, net, {"denoising_unet.", true, {}, src});
@@ -84,17 +101,18 @@ std::unique_ptr<Networks> Networks::load(const ModelSpec& spec, const io::StateD
   n->image_proj->to(device, dtype);
 
   auto acfg = detect_audio_proj(net, "audioproj.", 5);
-  const int64_t hidden = spec.wav2vec_config.value("hidden_size", int64_t{768});
+  const int64_t in_width = need(net, "audioproj.proj1.weight").size(1);
   acfg.channels = hidden;
-  acfg.blocks = need(net, "audioproj.proj1.weight").size(1) / (acfg.seq_len * hidden);
-  if (acfg.blocks * acfg.seq_len * hidden != need(net, "audioproj.proj1.weight").size(1))
-    throw ModelError(src + ": audioproj.proj1 input width does not match wav2vec2 hidden_size " + std::to_string(hidden));
+  acfg.blocks = in_width / (acfg.seq_len * hidden);
+  if (acfg.blocks * acfg.seq_len * hidden != in_width)
+    throw ModelError(src + ": audioproj.proj1 input width " + std::to_string(in_width) +
+                     " is not 5 x layers x wav2vec2 hidden_size " + std::to_string(hidden));
   n->audio_proj = models::AudioProjModel(acfg);
   io::load_module(*n->audio_proj, net, {"audioproj.", true, {}, src});
   n->audio_proj->to(device, dtype);
 
-  n->vae.emplace(load_vae(spec.paths.vae_dir));
-  n->vae->to(device, dtype);
+  vae.to(device, dtype);
+  n->vae.emplace(std::move(vae));
   return n;
 }
 
@@ -174,4 +192,12 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   return latents;
 }
 
+}  // namespace emo::pipeline
+
+namespace emo::pipeline {
+torch::Tensor decode_video(Networks& nets, const torch::Tensor& latents, int64_t chunk) {
+  auto frames = latents[0].permute({1, 0, 2, 3});                                   // [F, 4, h, w]
+  auto imgs = nets.vae->decode_latents(frames, chunk);                              // [F, 3, H, W]
+  return (imgs.to(torch::kFloat) / 2 + 0.5).clamp(0, 1).permute({1, 0, 2, 3}).unsqueeze(0);  // [1, 3, F, H, W]
+}
 }  // namespace emo::pipeline

@@ -40,7 +40,17 @@ struct Networks {
   // the VAE from vae_dir; strict. `vae_override` (tests) replaces the VAE folder with a state dict + config.
   static std::unique_ptr<Networks> load(const ModelSpec& spec, const io::StateDict& net, torch::Device device,
                                         torch::ScalarType dtype);
+
+  // The same from explicit parts (tests, other layouts): `unet_config_path` is the SD unet config.json both
+  // UNets are built from, `net` holds the five prefixed modules, `vae` is already loaded.
+  static std::unique_ptr<Networks> build(const std::string& unet_config_path, const nlohmann::json& unet_config,
+                                         const nlohmann::json& unet_kwargs, const io::StateDict& net,
+                                         const std::string& net_source, Vae vae, int64_t audio_hidden,
+                                         torch::Device device, torch::ScalarType dtype);
 };
+
+// AutoencoderKL from a diffusers config and a state dict (legacy attention names accepted).
+Vae vae_from_parts(const nlohmann::json& config, const io::StateDict& weights, const std::string& source);
 
 // Everything one clip needs (CFG batch layouts are built inside, [uncond, cond] as hallo does).
 struct ClipInputs {
@@ -74,4 +84,9 @@ torch::Tensor face_tokens(Networks& nets, const torch::Tensor& face_emb);
 // face_locator(face region [1, 3, H, W] repeated over F frames) -> [1, C0, F, h, w]
 torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_region, int64_t frames);
 
+}  // namespace emo::pipeline
+
+namespace emo::pipeline {
+// hallo decode_latents: latents [1, 4, F, h, w] -> videos [1, 3, F, H, W] = (vae.decode(z / s) / 2 + 0.5).clamp(0, 1)
+torch::Tensor decode_video(Networks& nets, const torch::Tensor& latents, int64_t chunk = 4);
 }  // namespace emo::pipeline

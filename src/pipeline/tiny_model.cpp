@@ -74,9 +74,13 @@ void randomise(torch::nn::Module& m, io::StateDict& out, const std::string& pref
 void write_tiny_model(const std::string& dir, const TinyModelOptions& o) {
   torch::manual_seed(o.seed);
   const fs::path root(dir);
-  fs::create_directories(root);
+  for (const char* sub : {"hallo", "sd-vae-ft-mse", "stable-diffusion-v1-5/unet", "wav2vec/wav2vec2-base-960h"})
+    fs::create_directories(root / sub);
   auto unet_cfg = nlohmann::json::parse(kUnetConfig);
   auto kwargs = nlohmann::json::parse(kUnetKwargs);
+  if (o.preset != "hallo" && o.preset != "emo") throw UsageError("tiny model preset must be hallo or emo (got '" + o.preset + "')");
+  // EMO speed layers (small widths); Hallo has none.
+  const nlohmann::json speed = {{"enabled", true}, {"hidden_dim", 16}, {"embed_dim", 16}};
 
   io::StateDict net;
   {
@@ -87,6 +91,7 @@ void write_tiny_model(const std::string& dir, const TinyModelOptions& o) {
   }
   {
     auto k = kwargs;
+    if (o.preset == "emo") k["speed_layers"] = speed;
     k["n_sample_frames"] = o.clip_frames;
     k["n_motion_frames"] = o.motion_frames;
     auto c = models::UNet3DConditionModelConfig::from_json(unet_cfg, k);
@@ -119,8 +124,8 @@ void write_tiny_model(const std::string& dir, const TinyModelOptions& o) {
     models::AudioProjModel m(c);
     randomise(*m, net, "audioproj.");
   }
-  io::write_safetensors((root / "hallo" / "net.safetensors").string(), net, {{"format", "pt"}, {"emo", "tiny test model"}});
-  if (!fs::exists(root / "hallo")) throw OutputError(dir + ": cannot write hallo/");
+  // Hallo's file name; the content is safetensors (emo sniffs formats, so .pth and .safetensors read alike).
+  io::write_safetensors((root / "hallo" / "net.pth").string(), net, {{"format", "pt"}, {"emo", "tiny test model"}});
 
   write_text(root / "stable-diffusion-v1-5" / "unet" / "config.json", unet_cfg.dump(2));
 
@@ -140,10 +145,10 @@ void write_tiny_model(const std::string& dir, const TinyModelOptions& o) {
     write_text(root / "wav2vec" / "wav2vec2-base-960h" / "config.json", wcfg.dump(2));
     io::write_safetensors((root / "wav2vec" / "wav2vec2-base-960h" / "model.safetensors").string(), sd);
   }
-  nlohmann::json emo = {{"preset", o.preset},   {"clip_frames", o.clip_frames}, {"motion_frames", o.motion_frames},
-                        {"width", o.size},      {"height", o.size},             {"steps", o.steps},
-                        {"fps", o.fps},         {"speed_layers", false},        {"unet_additional_kwargs", kwargs},
-                        {"paths", {{"net", "hallo/net.safetensors"}}}};
+  if (o.preset == "emo") kwargs["speed_layers"] = speed;
+  nlohmann::json emo = {{"preset", o.preset}, {"clip_frames", o.clip_frames}, {"motion_frames", o.motion_frames},
+                        {"width", o.size},    {"height", o.size},             {"steps", o.steps},
+                        {"fps", o.fps},       {"speed_layers", o.preset == "emo"}, {"unet_additional_kwargs", kwargs}};
   write_text(root / "emo.json", emo.dump(2));
 }
 
