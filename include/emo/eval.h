@@ -209,10 +209,26 @@ struct Clip {
 inline constexpr const char* kFidWeightsFile = "pt_inception-2015-12-05-6726825d.pth";
 inline constexpr const char* kSyncWeightsFile = "syncnet_v2.model";
 inline constexpr const char* kI3dWeightsFile = "i3d_torchscript.pt";
+// F-SIM needs insightface's detector and recognition net (Hallo's face_analysis/models, antelopev2 names).
+inline constexpr const char* kFaceDetectorFile = "scrfd_10g_bnkps.onnx";
+inline constexpr const char* kFaceRecognitionFile = "glintr100.onnx";
+
+// F-SIM of one pair of faces: cosine similarity of two raw ArcFace embeddings (= dot product of insightface's
+// normed_embedding). Throws InputError on size mismatch; 0 when either vector is all zeros.
+double cosine_similarity(const std::vector<float>& a, const std::vector<float>& b);
+// F-SIM of a clip: mean over the frames in which a face was found (frames without one are skipped, as the
+// reference scripts skip failed detections); NaN when `per_frame` is empty.
+double fsim_clip_mean(const std::vector<double>& per_frame);
 
 struct EvalOptions {
-  std::vector<std::string> metrics = {"fid", "fvd", "sync", "ssim", "psnr"};
+  std::vector<std::string> metrics = {"fid", "fvd", "sync", "ssim", "psnr", "fsim"};
   std::string weights_dir;
+  // F-SIM: face_analysis models (a Hallo pretrained_models/, face_analysis/ or models/ folder); empty =
+  // weights_dir (searched as face_analysis/models, models, itself).
+  std::string face_models_dir;
+  // F-SIM identity reference: a portrait image (the generation's input). Empty = the first frame of each
+  // clip's reference video.
+  std::string ref_image;
   SsimVariant ssim_variant = SsimVariant::kSkimage;
   PsnrVariant psnr_variant = PsnrVariant::kSkimage;
   SyncVariant sync_variant = SyncVariant::kWav2Lip;
@@ -222,7 +238,7 @@ struct EvalOptions {
 };
 
 struct MetricResult {
-  std::string name;          // "fid", "fvd", "sync_c", "sync_d", "ssim", "psnr"
+  std::string name;          // "fid", "fvd", "sync_c", "sync_d", "ssim", "psnr", "fsim"
   std::string variant;       // reference implementation the value reproduces
   bool available = false;
   std::string reason;        // why unavailable (e.g. the weight file it needs)
@@ -250,5 +266,64 @@ class Evaluator {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// ---- Test-clip preparation (HDTF protocol: cut a time range, crop a fixed window, resize) -------------------
+
+struct CutClipOptions {
+  std::string input;          // source video (any container libav reads), with its audio track
+  std::string output;         // .mp4 / .mkv: H.264 + AAC (16 kHz mono audio source)
+  double start_s = 0;         // clip time range in the source, seconds
+  double end_s = 0;           // <= start_s: until the end of the source
+  // Crop window (HDTF crop_wh: x = min_width, w = width, y = min_height, h = height) in pixels of a frame of
+  // height `ref_height` (HDTF xx_resolution.txt); scaled by real_height / ref_height, clamped inside the frame.
+  // w or h <= 0: no crop. ref_height <= 0: the window is in pixels of the source as decoded.
+  int crop_x = 0, crop_y = 0, crop_w = 0, crop_h = 0;
+  int ref_height = 0;
+  int size = 512;             // output is size x size (Lanczos); 0 = keep the cropped size (made even)
+  double fps = 25;            // output rate: frame k shows the last source frame at or before start + k / fps
+  int crf = 16;
+  std::string first_frame_png;  // optional: also write the first output frame (the generation's portrait)
+  std::string audio_wav;        // optional: also write the clip's audio, 16 kHz mono PCM16 (the driving audio)
+};
+
+struct CutClipResult {
+  int64_t frames = 0;
+  int width = 0, height = 0;
+  int crop_x = 0, crop_y = 0, crop_w = 0, crop_h = 0;  // the window applied, in source pixels
+  bool has_audio = false;
+};
+
+// Cuts, crops and resizes one clip (decodes the source from its start: long sources take a while). Throws
+// InputError (unreadable source, empty range) / OutputError.
+CutClipResult cut_clip(const CutClipOptions& options);
+
+// ---- Regression check against a baseline (scripts/hdtf/, docs/hdtf.md) --------------------------------
+
+// One metric of a result compared with its baseline value.
+struct BaselineCheck {
+  std::string metric;
+  bool higher_is_better = true;  // ssim, psnr, sync_c, fsim: higher; fid, fvd, sync_d: lower
+  double baseline = 0, tolerance = 0, value = 0;
+  bool available = false;        // the metric has a numeric value in the result
+  bool regressed = false;        // worse than baseline by more than tolerance, or missing from the result
+  std::string note;
+};
+
+struct BaselineComparison {
+  std::vector<BaselineCheck> checks;
+  bool regressed() const;
+  std::string to_text() const;  // one line per metric
+};
+
+// Compares an `emo eval --json` result with a baseline. Baseline format (docs/hdtf.md):
+//   {"metrics": {"ssim": {"value": 0.71, "tolerance": 0.02}, "fid": {"value": 31.0, "tolerance": 3.0,
+//                "optional": true}, ...},
+//    "tolerances": {"psnr": 0.5}}   // optional, overrides / supplies per-metric tolerances
+// An `emo eval --json` output is itself a valid baseline (tolerance 0 unless given). Metrics unavailable in
+// the baseline are ignored; a baseline metric missing or unavailable in the result is a regression unless
+// "optional": true. "higher_is_better" may override the direction of unknown metric names.
+// Throws InputError on malformed JSON (the text is named by `what`).
+BaselineComparison compare_with_baseline(const std::string& result_json, const std::string& baseline_json,
+                                         const std::string& what = "baseline");
 
 }  // namespace emo::eval

@@ -24,6 +24,7 @@ Run add_inspect(CLI::App& app, GlobalOptions& g);
 Run add_bench(CLI::App& app, GlobalOptions& g);
 Run add_face(CLI::App& app, GlobalOptions& g);
 Run add_eval(CLI::App& app, GlobalOptions& g);
+Run add_cut(CLI::App& app, GlobalOptions& g);
 Run add_make_test_model(CLI::App& app, GlobalOptions& g);
 
 // Flags shared by generate and batch (src/cli/cmd_generate.cpp).

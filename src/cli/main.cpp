@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   reg(add_bench);
   reg(add_face);
   reg(add_eval);
+  reg(add_cut);
   reg(add_make_test_model);
 
   try {

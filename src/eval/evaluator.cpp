@@ -1,7 +1,10 @@
 // `emo eval` driver: streams (prediction, reference) clip pairs through the requested metrics and
 // aggregates them like the reference tools (FID / FVD over the whole set, per-frame SSIM / PSNR averaged
-// over all frames of all clips, Sync-C / Sync-D averaged over clips as Wav2Lip's calculate_scores_LRS.py).
+// over all frames of all clips, Sync-C / Sync-D averaged over clips as Wav2Lip's calculate_scores_LRS.py,
+// F-SIM per clip over frames with a face, averaged over clips).
 #include <c10/core/InferenceMode.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -13,6 +16,7 @@
 #include "emo/error.h"
 #include "emo/eval.h"
 #include "emo/log.h"
+#include "eval/fsim.h"
 
 namespace emo::eval {
 
@@ -40,9 +44,11 @@ struct Evaluator::Impl {
   std::optional<FidInception> fid;
   std::optional<SyncNet> sync;
   std::optional<I3D> i3d;
-  std::string fid_missing, sync_missing, i3d_missing;
+  std::unique_ptr<detail::FaceIdentity> face;
+  std::optional<std::vector<float>> ref_image_emb;  // from EvalOptions::ref_image
+  std::string fid_missing, sync_missing, i3d_missing, face_missing;
   std::vector<at::Tensor> fid_pred, fid_ref, fvd_pred, fvd_ref;
-  Accum a_fid, a_fvd, a_sync_c, a_sync_d, a_ssim, a_psnr;
+  Accum a_fid, a_fvd, a_sync_c, a_sync_d, a_ssim, a_psnr, a_fsim;
   std::vector<std::string> clips;
   bool any_ref_missing = false;
 
@@ -67,14 +73,16 @@ Evaluator::Evaluator(EvalOptions options) : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   m.opt = std::move(options);
   for (const auto& name : m.opt.metrics)
-    if (name != "fid" && name != "fvd" && name != "sync" && name != "ssim" && name != "psnr")
-      throw UsageError("emo eval: unknown metric '" + name + "' (fid, fvd, sync, ssim, psnr)");
+    if (name != "fid" && name != "fvd" && name != "sync" && name != "ssim" && name != "psnr" && name != "fsim")
+      throw UsageError("emo eval: unknown metric '" + name + "' (fid, fvd, sync, ssim, psnr, fsim)");
   m.a_fid.r.name = "fid";
   m.a_fvd.r.name = "fvd";
   m.a_sync_c.r.name = "sync_c";
   m.a_sync_d.r.name = "sync_d";
   m.a_ssim.r.name = "ssim";
   m.a_psnr.r.name = "psnr";
+  m.a_fsim.r.name = "fsim";
+  m.a_fsim.r.variant = "arcface_cosine";
   // Variant names travel with the values (numbers are only comparable within one variant).
   m.a_fid.r.variant = "pytorch-fid";
   m.a_fvd.r.variant = m.opt.fvd_variant == FvdVariant::kCommonMetrics ? "common_metrics" : "styleganv";
@@ -84,6 +92,19 @@ Evaluator::Evaluator(EvalOptions options) : impl_(std::make_unique<Impl>()) {
   if (wants(m.opt, "fid")) m.load(kFidWeightsFile, m.fid, m.fid_missing);
   if (wants(m.opt, "sync")) m.load(kSyncWeightsFile, m.sync, m.sync_missing);
   if (wants(m.opt, "fvd")) m.load(kI3dWeightsFile, m.i3d, m.i3d_missing);
+  if (wants(m.opt, "fsim")) {
+    m.face = detail::FaceIdentity::open(m.opt.face_models_dir.empty() ? m.opt.weights_dir : m.opt.face_models_dir,
+                                        m.face_missing);
+    if (m.face && !m.opt.ref_image.empty()) {
+      cv::Mat bgr = cv::imread(m.opt.ref_image, cv::IMREAD_COLOR);
+      if (bgr.empty()) throw InputError(m.opt.ref_image + ": cannot read the F-SIM reference image");
+      cv::Mat rgb;
+      cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+      auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8);
+      m.ref_image_emb = m.face->embed_rgb(t);
+      if (!m.ref_image_emb) m.face_missing = m.opt.ref_image + ": no face found in the F-SIM reference image";
+    }
+  }
 }
 
 Evaluator::~Evaluator() = default;
@@ -122,6 +143,32 @@ void Evaluator::add(const Clip& pred, const Clip* ref) {
         ++m.a_sync_d.clip_count;
       } catch (const InputError& e) {
         log_warn(pred.name + ": Sync-C/D skipped: " + e.what());
+      }
+    }
+  }
+
+  // F-SIM: identity of the reference portrait (--ref-image, else the reference video's first frame).
+  if (wants(o, "fsim")) {
+    std::optional<std::vector<float>> id;
+    if (m.face && !o.ref_image.empty()) {
+      id = m.ref_image_emb;
+    } else if (m.face && ref && ref->frames_rgb.defined() && ref->frames_rgb.size(0) > 0) {
+      id = m.face->embed_rgb(ref->frames_rgb[0]);
+      if (!id) log_warn(pred.name + ": no face in the reference's first frame, F-SIM skipped for this clip");
+    }
+    if (!m.face) {
+      m.a_fsim.unavailable(m.face_missing);
+    } else if (id) {
+      std::vector<double> sims;
+      for (int64_t i = 0; i < pred.frames_rgb.size(0); ++i)
+        if (auto e = m.face->embed_rgb(pred.frames_rgb[i])) sims.push_back(cosine_similarity(*id, *e));
+      if (sims.empty()) {
+        log_warn(pred.name + ": no face found in any frame, F-SIM skipped for this clip");
+      } else {
+        const double v = fsim_clip_mean(sims);
+        m.a_fsim.r.per_clip.emplace_back(pred.name, v);
+        m.a_fsim.clip_sum += v;
+        ++m.a_fsim.clip_count;
       }
     }
   }
@@ -220,6 +267,17 @@ EvalReport Evaluator::finish() {
     close_clips(m.a_sync_d);
     rep.metrics.push_back(m.a_sync_c.r);
     rep.metrics.push_back(m.a_sync_d.r);
+  }
+  if (wants(o, "fsim")) {
+    if (m.a_fsim.clip_count > 0) {
+      m.a_fsim.r.available = true;
+      m.a_fsim.r.value = m.a_fsim.clip_sum / static_cast<double>(m.a_fsim.clip_count);
+    } else {
+      m.a_fsim.unavailable(!m.face_missing.empty()
+                               ? m.face_missing
+                               : "no face found (needs --ref-image or reference videos whose first frame shows a face)");
+    }
+    rep.metrics.push_back(m.a_fsim.r);
   }
   if (wants(o, "ssim")) {
     close_frames(m.a_ssim, "needs reference videos (--ref) with the same frame size");
