@@ -8,13 +8,7 @@ DownBlock3DImpl::DownBlock3DImpl(const UNetBlock3DConfig& c) {
   resnets = register_module("resnets", torch::nn::ModuleList());
   if (c.use_motion_module) motion_modules = register_module("motion_modules", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    emo::nn::ResnetBlock2DConfig rc;
-    rc.in_channels = i == 0 ? c.in_channels : c.out_channels;
-    rc.out_channels = c.out_channels;
-    rc.temb_channels = c.temb_channels;
-    rc.groups = c.resnet_groups;
-    rc.eps = c.resnet_eps;
-    rc.output_scale_factor = c.output_scale_factor;
+    const auto rc = resnet_config(c, i == 0 ? c.in_channels : c.out_channels, c.out_channels);
     resnet_.emplace_back(rc);
     resnets->push_back(resnet_.back());
     if (c.use_motion_module) {

@@ -7,13 +7,7 @@ namespace emo::models {
 UNetMidBlock3DCrossAttnImpl::UNetMidBlock3DCrossAttnImpl(const UNetBlock3DConfig& config) {
   auto c = config;
   c.out_channels = c.in_channels;
-  emo::nn::ResnetBlock2DConfig rc;
-  rc.in_channels = c.in_channels;
-  rc.out_channels = c.in_channels;
-  rc.temb_channels = c.temb_channels;
-  rc.groups = c.resnet_groups;
-  rc.eps = c.resnet_eps;
-  rc.output_scale_factor = c.output_scale_factor;
+  const auto rc = resnet_config(c, c.in_channels, c.in_channels);
   resnets = register_module("resnets", torch::nn::ModuleList());
   attentions = register_module("attentions", torch::nn::ModuleList());
   if (c.use_audio_module) audio_modules = register_module("audio_modules", torch::nn::ModuleList());
