@@ -25,7 +25,7 @@ struct StageTiming {
 };
 
 struct BenchReport {
-  std::string model_dir, device, dtype, torch_version;
+  std::string model_dir, device, dtype, torch_version, attention;  // attention: "sdpa" or "math"
   int threads = 0, frames = 0, size = 0, steps = 0;
   double load_seconds = 0;
   std::vector<StageTiming> stages;

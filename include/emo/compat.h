@@ -21,6 +21,8 @@ enum class AttentionBackend {
 void set_attention_backend(AttentionBackend b);
 AttentionBackend attention_backend();
 bool has_fused_attention();  // true when compiled against libtorch >= 2.0
+// What attention() runs now: "sdpa" (fused, libtorch >= 2.0 with kAuto) or "math".
+const char* effective_attention();
 
 // q [B, H, Lq, D], k/v [B, H, Lk, D] -> [B, H, Lq, D]; scale = 1/sqrt(D) unless given.
 // The math path avoids baddbmm into an uninitialised buffer: libtorch 1.13's CPU baddbmm with beta=0

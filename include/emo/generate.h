@@ -17,6 +17,8 @@ struct RuntimeOptions {
   std::string device = "cpu";   // "cpu" | "cuda" | "cuda:N"
   std::string dtype = "fp32";   // "fp32" | "fp16" | "bf16"
   int threads = 0;              // 0 = all cores
+  std::string attention = "auto";  // "auto": fused scaled_dot_product_attention on libtorch >= 2.0, math before;
+                                   // "math": always softmax(q k^T * scale) v (for parity checks)
 };
 
 // Per-job settings; 0 / negative / empty means "use the model preset's value".

@@ -36,8 +36,12 @@ void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
 }
 
 void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {
-  sub->add_option("--device", rt.device, "cpu, cuda or cuda:N");
-  sub->add_option("--dtype", rt.dtype, "fp32, fp16 (cuda) or bf16")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  sub->add_option("--device", rt.device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--dtype", rt.dtype, "fp32, fp16 (cuda) or bf16")->check(CLI::IsMember({"fp32", "fp16", "bf16"}))->capture_default_str();
+  sub->add_option("--attention", rt.attention,
+                  "auto (fused scaled_dot_product_attention with libtorch >= 2.0) or math (reference formula)")
+      ->check(CLI::IsMember({"auto", "math"}))
+      ->capture_default_str();
 }
 
 Run add_generate(CLI::App& app, GlobalOptions& g) {

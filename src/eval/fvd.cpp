@@ -29,7 +29,7 @@ at::Tensor fvd_preprocess_common_metrics(const at::Tensor& video, int64_t resolu
 }
 
 struct I3D::Impl {
-  torch::jit::script::Module module;
+  torch::jit::Module module;
 };
 
 I3D::I3D(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -52,7 +52,7 @@ at::Tensor I3D::features(const at::Tensor& x, bool rescale, bool resize) const {
   c10::InferenceMode guard;
   if (x.dim() != 5 || x.size(1) != 3) throw InputError("I3D: expected videos [B, 3, T, H, W]");
   // detector(x, rescale=..., resize=..., return_features=True) -> [B, 400] pre-softmax logits
-  std::vector<torch::jit::IValue> args{x.to(torch::kFloat32), rescale, resize, true};
+  std::vector<c10::IValue> args{x.to(torch::kFloat32), rescale, resize, true};
   return impl_->module.forward(args).toTensor();
 }
 

@@ -234,7 +234,7 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample_in, 
   for (auto& d : down_) sample = d->forward(sample, emb, ehs, skips);
   sample = mid_block->forward(sample, emb, ehs);                                      // [B, Cn, H/f, W/f]
   for (size_t i = 0; i < up_.size(); ++i) {
-    c10::optional<std::vector<int64_t>> size;
+    std::optional<std::vector<int64_t>> size;
     const bool is_final = i + 1 == up_.size();
     if (!is_final && forward_upsample_size) {
       const auto idx = static_cast<int64_t>(skips.size()) - up_[i]->num_layers() - 1;

@@ -19,7 +19,7 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out_channels) {
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out_channels, 3).padding(1)));
 }
 
-torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, c10::optional<std::vector<int64_t>> size) {
+torch::Tensor Upsample2DImpl::forward(const torch::Tensor& x, std::optional<std::vector<int64_t>> size) {
   auto opts = F::InterpolateFuncOptions().mode(torch::kNearest);
   if (size) opts.size(*size);
   else opts.scale_factor(std::vector<double>{2.0, 2.0});

@@ -35,7 +35,7 @@ UpBlock2DImpl::UpBlock2DImpl(const UNetBlock2DConfig& c) {
 
 torch::Tensor UpBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb, const torch::Tensor& ehs,
                                      std::vector<torch::Tensor>& skips,
-                                     c10::optional<std::vector<int64_t>> upsample_size) {
+                                     std::optional<std::vector<int64_t>> upsample_size) {
   auto h = x;
   for (size_t i = 0; i < res_.size(); ++i) {
     if (skips.empty()) throw ModelError("up_block_2d: skip connection stack exhausted");

@@ -2,6 +2,7 @@
 // is the same block without attentions). Children: resnets.N, attentions.N (cross-attn variant), upsamplers.0.
 // Each layer concatenates the last skip: cat([hidden, skip], dim=1).
 #pragma once
+#include <optional>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 
@@ -19,7 +20,7 @@ class UpBlock2DImpl : public torch::nn::Module {
   // x [B, Cprev, H, W]; pops num_layers skips from the back of `skips`; upsample_size = explicit target size.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& temb, const torch::Tensor& ehs,
                         std::vector<torch::Tensor>& skips,
-                        c10::optional<std::vector<int64_t>> upsample_size = c10::nullopt);
+                        std::optional<std::vector<int64_t>> upsample_size = std::nullopt);
   int64_t num_layers() const { return static_cast<int64_t>(res_.size()); }
   bool has_upsampler() const { return static_cast<bool>(up_); }
 

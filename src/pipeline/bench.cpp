@@ -15,6 +15,7 @@
 #include "emo/error.h"
 #include "emo/video.h"
 #include "pipeline/networks.h"
+#include "pipeline/runtime.h"
 
 namespace fs = std::filesystem;
 
@@ -55,21 +56,20 @@ BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& rt, const Ben
                       const ProgressCallback& progress) {
   if (o.repeat < 1 || o.warmup < 0) throw UsageError("--repeat must be >= 1 and --warmup >= 0");
   c10::InferenceMode guard;
-  compat::set_num_threads(rt.threads);
+  const auto resolved = pipeline::apply_runtime(rt);
+  const torch::Device dev = resolved.device;
+  const torch::ScalarType dt = resolved.dtype;
   BenchReport r;
   r.model_dir = spec.paths.root;
   r.device = rt.device;
   r.dtype = rt.dtype;
   r.torch_version = compat::torch_version();
+  r.attention = compat::effective_attention();
   r.threads = torch::get_num_threads();
   r.frames = o.frames > 0 ? o.frames : spec.preset.clip_frames;
   r.size = o.size > 0 ? o.size : spec.preset.width;
   r.steps = spec.preset.steps;
   if (r.size % 8) throw UsageError("--size must be a multiple of 8");
-  torch::Device dev(rt.device == "cpu" ? std::string("cpu") : rt.device);
-  if (dev.is_cuda() && !torch::cuda::is_available()) throw UsageError("--device " + rt.device + ": CUDA is not available");
-  torch::ScalarType dt = rt.dtype == "fp16" ? torch::kHalf : rt.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat;
-  if (dt == torch::kHalf && dev.is_cpu()) throw UsageError("--dtype fp16 needs --device cuda");
 
   double t0 = now_s();
   auto net = io::load_state_dict(spec.paths.net);
@@ -163,8 +163,8 @@ BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& rt, const Ben
 std::string bench_markdown(const BenchReport& r) {
   std::string s;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "emo bench: %s on %s (%s), libtorch %s, %d threads, %d frames of %dx%d, %d steps\n\n",
-                r.model_dir.c_str(), r.device.c_str(), r.dtype.c_str(), r.torch_version.c_str(), r.threads, r.frames,
+  std::snprintf(buf, sizeof buf, "emo bench: %s on %s (%s), libtorch %s, %s attention, %d threads, %d frames of %dx%d, %d steps\n\n",
+                r.model_dir.c_str(), r.device.c_str(), r.dtype.c_str(), r.torch_version.c_str(), r.attention.c_str(), r.threads, r.frames,
                 r.size, r.size, r.steps);
   s += buf;
   s += "| stage | one run | mean (s) | ± stddev (s) | runs |\n| --- | --- | ---: | ---: | ---: |\n";
@@ -182,7 +182,7 @@ std::string bench_markdown(const BenchReport& r) {
 }
 
 std::string bench_json(const BenchReport& r) {
-  nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"dtype", r.dtype}, {"torch", r.torch_version},
+  nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"dtype", r.dtype}, {"torch", r.torch_version}, {"attention", r.attention},
                       {"threads", r.threads}, {"frames", r.frames}, {"size", r.size}, {"steps", r.steps},
                       {"load_s", r.load_seconds}, {"peak_rss_mib", r.peak_rss_mib},
                       {"seconds_per_video_second", r.seconds_per_video_second}};

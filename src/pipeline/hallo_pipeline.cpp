@@ -19,6 +19,7 @@
 #include "emo/log.h"
 #include "emo/video.h"
 #include "pipeline/networks.h"
+#include "pipeline/runtime.h"
 #include "pipeline/sidecar.h"
 
 namespace fs = std::filesystem;
@@ -29,25 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-torch::Device parse_device(const std::string& s) {
-  if (s == "cpu") return torch::kCPU;
-  if (s.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) throw UsageError("--device " + s + ": CUDA is not available in this build/machine");
-    return torch::Device(s);
-  }
-  throw UsageError("--device must be cpu, cuda or cuda:N (got '" + s + "')");
-}
-
-torch::ScalarType parse_dtype(const std::string& s, const torch::Device& d) {
-  if (s == "fp32") return torch::kFloat;
-  if (s == "fp16") {
-    if (d.is_cpu()) throw UsageError("--dtype fp16 needs --device cuda (CPU half-precision convolutions are not supported)");
-    return torch::kHalf;
-  }
-  if (s == "bf16") return torch::kBFloat16;
-  throw UsageError("--dtype must be fp32, fp16 or bf16 (got '" + s + "')");
-}
 
 std::string file_key(const std::string& path) {
   struct stat st {};
@@ -75,9 +57,9 @@ struct AudioFeatures {
 class HalloPipeline final : public Pipeline {
  public:
   HalloPipeline(ModelSpec spec, const RuntimeOptions& rt) : spec_(std::move(spec)) {
-    compat::set_num_threads(rt.threads);
-    device_ = parse_device(rt.device);
-    dtype_ = parse_dtype(rt.dtype, device_);
+    const auto resolved = pipeline::apply_runtime(rt);
+    device_ = resolved.device;
+    dtype_ = resolved.dtype;
     auto t0 = Clock::now();
     auto net = io::load_state_dict(spec_.paths.net);
     nets_ = pipeline::Networks::load(spec_, net, device_, dtype_);
@@ -236,6 +218,7 @@ class HalloPipeline final : public Pipeline {
       side["device"] = device_.str();
       side["dtype"] = std::string(c10::toString(dtype_));
       side["torch"] = compat::torch_version();
+      side["attention"] = compat::effective_attention();
       side["video_encoder"] = writer.video_encoder();
       side["face"] = {{"detector", portrait->analysis.detector}, {"masks", portrait->analysis.mask_source},
                       {"has_embedding", portrait->analysis.has_embedding}, {"warnings", portrait->analysis.warnings}};

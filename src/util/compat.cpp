@@ -22,6 +22,10 @@ bool has_fused_attention() {
 #endif
 }
 
+const char* effective_attention() {
+  return has_fused_attention() && g_backend == AttentionBackend::kAuto ? "sdpa" : "math";
+}
+
 namespace {
 // softmax(q k^T * s) v, in slices of the flattened [B*H] and query axes so that the materialised score matrix stays
 // under ~256 MiB (hallo's reference attention at 64x64 latents would need 16 GiB at once). Rows are independent, so

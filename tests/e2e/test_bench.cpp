@@ -5,7 +5,7 @@
 #include "support/run_cli.h"
 
 TEST(Bench, TinyModelReportsEveryStageAsJson) {
-  auto r = emo::test::run_cli("-q bench --tiny -r 2 -w 0 -f json");
+  auto r = emo::test::run_cli("-q bench --tiny -r 2 -w 0 -f json --attention math");
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   std::vector<std::string> names;
@@ -18,10 +18,12 @@ TEST(Bench, TinyModelReportsEveryStageAsJson) {
   EXPECT_EQ(names, (std::vector<std::string>{"wav2vec2", "vae_encode", "reference_net", "unet3d_step", "vae_decode",
                                              "encode_mux"}));
   EXPECT_GT(j.at("peak_rss_mib").get<double>(), 10.0);
+  EXPECT_EQ(j.at("attention"), "math");
 }
 
 TEST(Bench, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(emo::test::run_cli("bench --tiny -r 0").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny -f xml").code, 2);
+  EXPECT_EQ(emo::test::run_cli("bench --tiny --device gpu").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench -m /nonexistent").code, 4);
 }

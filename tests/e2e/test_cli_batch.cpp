@@ -31,7 +31,7 @@ std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 TEST(CliBatch, HelpShowsFlagsAndDefaults) {
   auto r = run_cli("batch --help");
   EXPECT_EQ(r.code, 0) << r.output;
-  for (const char* s : {"--manifest", "--model", "--report", "--resume", "--shard", "--device", "--dtype", "--dry-run",
+  for (const char* s : {"--manifest", "--model", "--report", "--resume", "--shard", "--device", "--dtype", "--attention", "--dry-run",
                         "--steps", "--cfg-scale", "--seed", "--fps", "--width", "--height", "--pose-weight",
                         "--face-weight", "--lip-weight", "--speed", "--crf", "--paste-back", "--require-face"})
     EXPECT_NE(r.output.find(s), std::string::npos) << s;

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "emo/audio.h"
+#include "emo/compat.h"
 #include "emo/video.h"
 #include "support/run_cli.h"
 
@@ -86,6 +87,7 @@ TEST(Generate, WritesMp4WithAudioExactlyAsLongAsTheAudio) {
   EXPECT_EQ(j.at("frames").get<int64_t>(), expected_frames);
   EXPECT_TRUE(j.at("model").contains("hallo/net.pth"));
   EXPECT_TRUE(j.at("timings_s").contains("denoise"));
+  EXPECT_EQ(j.at("attention").get<std::string>(), emo::compat::has_fused_attention() ? "sdpa" : "math");
   EXPECT_FALSE(has_partial_files(a.dir));
 }
 
@@ -116,8 +118,11 @@ TEST(Generate, MkvAndPasteBackIntoNonSquarePortrait) {
   const auto& a = assets();
   auto out = a.dir / "wide.mkv";
   auto r = run_cli("-q generate -i " + q(a.wide_image) + " -a " + q(a.audio) + " -o " + q(out) + " -m " + q(a.model) +
-                   " --paste-back");
+                   " --paste-back --attention math");
   ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream side((a.dir / "wide.json").string());
+  ASSERT_TRUE(side.good());
+  EXPECT_EQ(nlohmann::json::parse(side).at("attention").get<std::string>(), "math");
   auto p = emo::video::probe(out.string());
   ASSERT_NE(p.first("video"), nullptr);
   EXPECT_EQ(p.first("video")->width, 200);
@@ -158,6 +163,10 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
   }
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + " --dtype fp16");
   EXPECT_EQ(r.code, 2) << r.output;
+  for (const char* flag : {" --device tpu", " --device cuda:x", " --attention fast"}) {
+    r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + flag);
+    EXPECT_EQ(r.code, 2) << flag << ": " << r.output;
+  }
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + " -o /nonexistent-dir/x.mp4 -m " + q(a.model));
   EXPECT_EQ(r.code, 5) << r.output;
   EXPECT_FALSE(fs::exists(out));
