@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "emo/error.h"
+#include "util/json_config.h"
 
 namespace emo::models {
 
@@ -13,12 +14,8 @@ namespace {
 
 using json = nlohmann::json;
 
-bool has(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
-
-template <typename T>
-T value_or(const json& j, const char* key, T def) {
-  return has(j, key) ? j.at(key).get<T>() : def;
-}
+using util::has;
+using util::value_or;
 
 torch::nn::Conv2d conv3(int64_t in, int64_t out) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "emo/error.h"
+#include "util/json_config.h"
 
 namespace emo::models {
 
@@ -14,12 +15,8 @@ namespace {
 
 using json = nlohmann::json;
 
-bool has(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
-
-template <typename T>
-T value_or(const json& j, const char* key, T def) {
-  return has(j, key) ? j.at(key).get<T>() : def;
-}
+using util::has;
+using util::value_or;
 
 // int or list of ints; a single value is broadcast to n entries.
 std::vector<int64_t> int_list(const json& j, const char* key, std::vector<int64_t> def, size_t n,

@@ -17,18 +17,22 @@ Transformer2DModelConfig transformer_config_for(const UNetBlock2DConfig& c, int6
   return t;
 }
 
+ResnetBlock2DConfig resnet_config_for(const UNetBlock2DConfig& c, int64_t in_channels, int64_t out_channels) {
+  ResnetBlock2DConfig r;
+  r.in_channels = in_channels;
+  r.out_channels = out_channels;
+  r.temb_channels = c.temb_channels;
+  r.groups = c.resnet_groups;
+  r.eps = c.resnet_eps;
+  r.output_scale_factor = c.output_scale_factor;
+  return r;
+}
+
 DownBlock2DImpl::DownBlock2DImpl(const UNetBlock2DConfig& c) {
   resnets = register_module("resnets", torch::nn::ModuleList());
   if (c.has_cross_attention) attentions = register_module("attentions", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    ResnetBlock2DConfig r;
-    r.in_channels = i == 0 ? c.in_channels : c.out_channels;
-    r.out_channels = c.out_channels;
-    r.temb_channels = c.temb_channels;
-    r.groups = c.resnet_groups;
-    r.eps = c.resnet_eps;
-    r.output_scale_factor = c.output_scale_factor;
-    res_.emplace_back(r);
+    res_.emplace_back(resnet_config_for(c, i == 0 ? c.in_channels : c.out_channels, c.out_channels));
     resnets->push_back(res_.back());
     if (c.has_cross_attention) {
       attn_.emplace_back(transformer_config_for(c, c.out_channels));

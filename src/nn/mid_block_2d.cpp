@@ -7,13 +7,7 @@ namespace emo::nn {
 UNetMidBlock2DCrossAttnImpl::UNetMidBlock2DCrossAttnImpl(const UNetBlock2DConfig& c) {
   resnets = register_module("resnets", torch::nn::ModuleList());
   attentions = register_module("attentions", torch::nn::ModuleList());
-  ResnetBlock2DConfig r;
-  r.in_channels = c.in_channels;
-  r.out_channels = c.in_channels;
-  r.temb_channels = c.temb_channels;
-  r.groups = c.resnet_groups;
-  r.eps = c.resnet_eps;
-  r.output_scale_factor = c.output_scale_factor;
+  const ResnetBlock2DConfig r = resnet_config_for(c, c.in_channels, c.in_channels);
   res_.emplace_back(r);
   resnets->push_back(res_.back());
   for (int64_t i = 0; i < c.num_layers; ++i) {

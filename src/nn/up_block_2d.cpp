@@ -12,14 +12,7 @@ UpBlock2DImpl::UpBlock2DImpl(const UNetBlock2DConfig& c) {
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const int64_t res_skip = (i == c.num_layers - 1) ? c.in_channels : c.out_channels;
     const int64_t res_in = (i == 0) ? c.prev_output_channel : c.out_channels;
-    ResnetBlock2DConfig r;
-    r.in_channels = res_in + res_skip;
-    r.out_channels = c.out_channels;
-    r.temb_channels = c.temb_channels;
-    r.groups = c.resnet_groups;
-    r.eps = c.resnet_eps;
-    r.output_scale_factor = c.output_scale_factor;
-    res_.emplace_back(r);
+    res_.emplace_back(resnet_config_for(c, res_in + res_skip, c.out_channels));
     resnets->push_back(res_.back());
     if (c.has_cross_attention) {
       attn_.emplace_back(transformer_config_for(c, c.out_channels));
