@@ -1,5 +1,6 @@
 // 10 minutes of audio through decode + wav2vec2 embedding with a tiny random config: peak RSS stays bounded.
 // (A single pass would hold the first conv's output, 1.92 M frames x channels, and 15000^2 attention scores.)
+// emo-test: needs-libav (decodes a WAV file; left out of EMO_TORCH_ONLY builds)
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
