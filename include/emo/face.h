@@ -95,7 +95,7 @@ struct PortraitAnalysis {
   // "haar_estimate" (face box), "whole_image" (no face: face box = image, face weight 255 everywhere, lips guessed)
   std::string mask_source;
   std::vector<std::string> models_used;
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings;  // not logged here: callers report them (with the file name)
   std::vector<float> embedding;      // 512 raw ArcFace values; zeros when no face / no recognition model
   bool has_embedding = false;
   std::vector<cv::Point2f> landmarks106;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "cli/signals.h"
 #include "emo/batch.h"
 #include "emo/generate.h"
@@ -51,13 +52,10 @@ int run(const BatchArgs& a, const GlobalOptions& g) {
   opt.report_path = a.report;
   opt.shard = shard;
   opt.cancel = &cancel;
-  opt.progress = [](const Progress& p) {
-    if (p.clips > 0)
-      log_debug(p.stage + " clip " + std::to_string(p.clip) + "/" + std::to_string(p.clips) + " step " +
-                std::to_string(p.current) + "/" + std::to_string(p.total));
-    else
-      log_debug(p.stage + " " + std::to_string(p.current) + "/" + std::to_string(p.total));
-  };
+  // A bar per job on a terminal; otherwise a line at the end of each clip and every 10 s (Slurm logs).
+  auto printer = std::make_shared<ProgressPrinter>(g.quiet);
+  ProgressLogGuard log_guard(*printer);
+  opt.progress = [printer](const Progress& p) { (*printer)(p); };
   auto factory = [&]() -> std::unique_ptr<Pipeline> {
     log_info("loading model " + spec.paths.root + " on " + rt.device + " (" + rt.dtype + ")");
     return Pipeline::load(spec, rt);

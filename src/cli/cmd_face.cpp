@@ -54,6 +54,7 @@ int run_face(const FaceCliOptions& o) {
   fo.crop_expand_ratio = o.crop_expand_ratio;
   face::FaceAnalyzer fa(fo);
   auto a = fa.analyze_file(o.image);
+  for (const auto& w : a.warnings) log_warn(o.image + ": " + w);
 
   std::vector<std::string> written;
   if (!o.output.empty()) {

@@ -61,6 +61,7 @@ Run add_generate(CLI::App& app, GlobalOptions& g) {
     auto spec = resolve_model(default_model_dir(o->model));
     auto pipeline = Pipeline::load(spec, o->rt);
     ProgressPrinter printer(g.quiet);
+    ProgressLogGuard log_guard(printer);
     auto res = pipeline->generate(o->req, [&](const Progress& p) { printer(p); }, &cancel);
     printer.finish();
     spdlog::info("wrote {} ({} frames, {:.2f} s of video) in {:.1f} s", res.output, res.frames, res.seconds_of_video,

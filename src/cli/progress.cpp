@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <spdlog/spdlog.h>
 
 namespace emo::cli {
 
@@ -16,6 +17,13 @@ void ProgressPrinter::finish() {
 
 void ProgressPrinter::operator()(const Progress& p) {
   if (quiet_) return;
+  if (p.elapsed_s < last_elapsed_) {  // the next job of a batch
+    finish();
+    denoise_start_ = -1;
+    steps_done_ = 0;
+    last_print_ = -1;
+  }
+  last_elapsed_ = p.elapsed_s;
   if (p.stage != "denoise") {
     if (p.stage == "portrait" || p.stage == "audio") {
       finish();
@@ -44,5 +52,19 @@ void ProgressPrinter::operator()(const Progress& p) {
   }
   std::fflush(stderr);
 }
+
+ProgressLogGuard::ProgressLogGuard(ProgressPrinter& printer) {
+  set_log_callback([&printer](LogLevel level, const std::string& message) {
+    printer.finish();
+    switch (level) {
+      case LogLevel::kDebug: spdlog::debug(message); break;
+      case LogLevel::kInfo: spdlog::info(message); break;
+      case LogLevel::kWarn: spdlog::warn(message); break;
+      case LogLevel::kError: spdlog::error(message); break;
+    }
+  });
+}
+
+ProgressLogGuard::~ProgressLogGuard() { set_log_callback(nullptr); }
 
 }  // namespace emo::cli

@@ -245,8 +245,7 @@ PortraitAnalysis FaceAnalyzer::analyze_rgb(const cv::Mat& rgb_in, const std::vec
     a.face_mask[i] = pil_resize_bilinear(a.masks.sep_face, s, s);
     a.lip_mask[i] = pil_resize_bilinear(a.masks.sep_lip, s, s);
   }
-  for (const auto& w : a.warnings) log_warn("face analysis: " + w);
-  return a;
+  return a;  // callers report a.warnings (with the file name)
 }
 
 PortraitAnalysis FaceAnalyzer::analyze_file(const std::string& path) const {

@@ -113,6 +113,11 @@ TEST(BatchTinyModel, GoodJobsCompleteBadJobsAreReported) {
   EXPECT_EQ(r.code, 6) << r.output;
   auto rep = read_report(d / "report.jsonl");
   ASSERT_EQ(rep.size(), 5u) << r.output;
+  // Progress without a terminal: a line at the end of every clip of every good job ("clip 1/N step S/S").
+  int progress_lines = 0;
+  for (size_t pos = 0; (pos = r.output.find(" it/s ETA ", pos)) != std::string::npos; ++pos) ++progress_lines;
+  EXPECT_GE(progress_lines, 3) << r.output;
+  EXPECT_NE(r.output.find("] clip 1/"), std::string::npos) << r.output;
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(rep[i]["status"], "ok") << rep[i].dump();
     EXPECT_GT(rep[i]["frames"].get<int>(), 0);

@@ -53,6 +53,12 @@ TEST(FaceCli, RequireFaceIsInputError) {
   auto r = run_cli("face --require-face " + q(t / "flat.png"));
   EXPECT_EQ(r.code, 3) << r.output;
   EXPECT_NE(r.output.find("no face"), std::string::npos) << r.output;
+  // Without --require-face: the whole image is used, with one warning that names the file.
+  r = run_cli("face " + q(t / "flat.png"));
+  EXPECT_EQ(r.code, 0) << r.output;
+  const auto first = r.output.find("flat.png: no face found");
+  ASSERT_NE(first, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("no face found", first + 23), std::string::npos) << r.output;  // only once
 }
 
 TEST(FaceCli, JsonAndErrors) {
