@@ -37,4 +37,17 @@ void set_num_threads(int n);
 
 inline bool cuda_available() { return torch::cuda::is_available(); }
 
+// While alive, fp32 on CUDA is exact fp32: TF32 is off for cuDNN convolutions (PyTorch's default is on) and for
+// cuBLAS matmuls. For parity checks; the previous settings come back on destruction. No effect on CPU.
+class ExactFp32Scope {
+ public:
+  ExactFp32Scope();
+  ~ExactFp32Scope();
+  ExactFp32Scope(const ExactFp32Scope&) = delete;
+  ExactFp32Scope& operator=(const ExactFp32Scope&) = delete;
+
+ private:
+  bool cudnn_, cublas_;
+};
+
 }  // namespace emo::compat

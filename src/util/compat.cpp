@@ -73,6 +73,17 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   return math_attention(q, k, v, s);
 }
 
+ExactFp32Scope::ExactFp32Scope()
+    : cudnn_(at::globalContext().allowTF32CuDNN()), cublas_(at::globalContext().allowTF32CuBLAS()) {
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+}
+
+ExactFp32Scope::~ExactFp32Scope() {
+  at::globalContext().setAllowTF32CuDNN(cudnn_);
+  at::globalContext().setAllowTF32CuBLAS(cublas_);
+}
+
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
          std::to_string(TORCH_VERSION_PATCH);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "emo/audio.h"
+#include "emo/compat.h"
 #include "pipeline/networks.h"
 #include "support/golden.h"
 
@@ -15,12 +16,9 @@ emo::io::StateDict prefixed(const emo::io::StateDict& sd, const std::string& pre
   return out;
 }
 
-}  // namespace
-
-TEST(GoldenPipelineStep, FirstClipMatchesHallo) {
-  EMO_GOLDEN_FIXTURE(fx, "pipeline_step");
-  EMO_GOLDEN_FIXTURE(ref, "reference_unet");
-  EMO_GOLDEN_FIXTURE(u3d, "unet3d");
+// The whole first clip on `device` (fp32), every stage checked against the fixture.
+void first_clip_matches_hallo(const emo::test::Fixture& fx, const emo::test::Fixture& ref, const emo::test::Fixture& u3d,
+                              torch::Device device) {
   c10::InferenceMode guard;
   const auto& cfg = fx.config();
   const auto& pipe = cfg.at("pipeline");
@@ -37,7 +35,7 @@ TEST(GoldenPipelineStep, FirstClipMatchesHallo) {
   const int64_t hidden = fx.input("audio_emb").size(2);
   auto nets = emo::pipeline::Networks::build(ref.path("config.json"), u3d.config().at("config"),
                                              u3d.config().at("unet_additional_kwargs"), net, "fixture net", vae,
-                                             hidden, torch::kCPU, torch::kFloat);
+                                             hidden, device, torch::kFloat);
 
   const int64_t F = pipe.at("video_length").get<int64_t>();
   const int64_t M = pipe.at("n_motion_frames").get<int64_t>();
@@ -60,6 +58,7 @@ TEST(GoldenPipelineStep, FirstClipMatchesHallo) {
 
   emo::pipeline::ClipTrace trace;
   auto latents = emo::pipeline::denoise_clip(*nets, cfg.at("scheduler"), in, {}, &trace);
+  ASSERT_EQ(latents.device(), device);
 
   EXPECT_TRUE(emo::test::AllClose(in.face_tokens, fx.output("encoder_hidden_states")));
   EXPECT_TRUE(emo::test::AllClose(in.face_locator, fx.output("face_locator")));
@@ -72,8 +71,28 @@ TEST(GoldenPipelineStep, FirstClipMatchesHallo) {
   for (size_t i = 0; i < trace.unet_out.size(); ++i) {
     EXPECT_TRUE(emo::test::AllClose(trace.unet_out[i], fx.output("unet_out.step" + std::to_string(i)), 1e-3)) << i;
     auto want = fx.output("latents.step" + std::to_string(i));
-    EXPECT_LE((trace.latents[i] - want).abs().max().item<double>(), 2e-3) << "latents.step" << i;
+    EXPECT_LE((trace.latents[i].cpu() - want).abs().max().item<double>(), 2e-3) << "latents.step" << i;
   }
   auto videos = emo::pipeline::decode_video(*nets, latents, 2);
-  EXPECT_LE((videos - fx.output("videos")).abs().max().item<double>(), 1e-3);
+  EXPECT_LE((videos.cpu() - fx.output("videos")).abs().max().item<double>(), 1e-3);
+}
+
+}  // namespace
+
+TEST(GoldenPipelineStep, FirstClipMatchesHallo) {
+  EMO_GOLDEN_FIXTURE(fx, "pipeline_step");
+  EMO_GOLDEN_FIXTURE(ref, "reference_unet");
+  EMO_GOLDEN_FIXTURE(u3d, "unet3d");
+  first_clip_matches_hallo(fx, ref, u3d, torch::kCPU);
+}
+
+// The same on a CUDA device when this build and machine have one (skipped otherwise). TF32 is turned off so
+// that fp32 means fp32: cuDNN convolutions default to TF32 on Ampere and newer.
+TEST(GoldenPipelineStep, FirstClipMatchesHalloOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this build/machine";
+  EMO_GOLDEN_FIXTURE(fx, "pipeline_step");
+  EMO_GOLDEN_FIXTURE(ref, "reference_unet");
+  EMO_GOLDEN_FIXTURE(u3d, "unet3d");
+  emo::compat::ExactFp32Scope exact;
+  first_clip_matches_hallo(fx, ref, u3d, torch::Device(torch::kCUDA, 0));
 }
