@@ -163,9 +163,10 @@ BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& rt, const Ben
 std::string bench_markdown(const BenchReport& r) {
   std::string s;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "emo bench: %s on %s (%s), libtorch %s, %s attention, %d threads, %d frames of %dx%d, %d steps\n\n",
-                r.model_dir.c_str(), r.device.c_str(), r.dtype.c_str(), r.torch_version.c_str(), r.attention.c_str(), r.threads, r.frames,
-                r.size, r.size, r.steps);
+  std::snprintf(buf, sizeof buf,
+                "emo bench: %s on %s (%s), libtorch %s, %s attention, %d threads, %d frames of %dx%d, %d steps\n\n",
+                r.model_dir.c_str(), r.device.c_str(), r.dtype.c_str(), r.torch_version.c_str(), r.attention.c_str(),
+                r.threads, r.frames, r.size, r.size, r.steps);
   s += buf;
   s += "| stage | one run | mean (s) | ± stddev (s) | runs |\n| --- | --- | ---: | ---: | ---: |\n";
   std::snprintf(buf, sizeof buf, "| load | model folder | %.3f | | 1 |\n", r.load_seconds);
@@ -182,8 +183,8 @@ std::string bench_markdown(const BenchReport& r) {
 }
 
 std::string bench_json(const BenchReport& r) {
-  nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"dtype", r.dtype}, {"torch", r.torch_version}, {"attention", r.attention},
-                      {"threads", r.threads}, {"frames", r.frames}, {"size", r.size}, {"steps", r.steps},
+  nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"dtype", r.dtype}, {"torch", r.torch_version},
+                      {"attention", r.attention}, {"threads", r.threads}, {"frames", r.frames}, {"size", r.size}, {"steps", r.steps},
                       {"load_s", r.load_seconds}, {"peak_rss_mib", r.peak_rss_mib},
                       {"seconds_per_video_second", r.seconds_per_video_second}};
   j["stages"] = nlohmann::json::array();
