@@ -17,17 +17,6 @@ Transformer2DModelConfig transformer_config_for(const UNetBlock2DConfig& c, int6
   return t;
 }
 
-ResnetBlock2DConfig resnet_config_for(const UNetBlock2DConfig& c, int64_t in_channels, int64_t out_channels) {
-  ResnetBlock2DConfig r;
-  r.in_channels = in_channels;
-  r.out_channels = out_channels;
-  r.temb_channels = c.temb_channels;
-  r.groups = c.resnet_groups;
-  r.eps = c.resnet_eps;
-  r.output_scale_factor = c.output_scale_factor;
-  return r;
-}
-
 DownBlock2DImpl::DownBlock2DImpl(const UNetBlock2DConfig& c) {
   resnets = register_module("resnets", torch::nn::ModuleList());
   if (c.has_cross_attention) attentions = register_module("attentions", torch::nn::ModuleList());

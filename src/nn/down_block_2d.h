@@ -34,8 +34,6 @@ struct UNetBlock2DConfig {  // arguments of diffusers' get_down_block / get_up_b
 };
 
 Transformer2DModelConfig transformer_config_for(const UNetBlock2DConfig& c, int64_t channels);
-// The ResnetBlock2D every 2-D block builds: the block's temb/groups/eps/output scale with these channels.
-ResnetBlock2DConfig resnet_config_for(const UNetBlock2DConfig& c, int64_t in_channels, int64_t out_channels);
 
 class DownBlock2DImpl : public torch::nn::Module {
  public:

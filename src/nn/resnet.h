@@ -20,6 +20,20 @@ struct ResnetBlock2DConfig {
   double output_scale_factor = 1.0;
 };
 
+// The ResnetBlock2D a UNet block builds (2-D and 3-D block configs alike): the block's temb_channels,
+// resnet_groups, resnet_eps and output_scale_factor with these channels.
+template <typename BlockConfig>
+ResnetBlock2DConfig resnet_config_for(const BlockConfig& c, int64_t in_channels, int64_t out_channels) {
+  ResnetBlock2DConfig r;
+  r.in_channels = in_channels;
+  r.out_channels = out_channels;
+  r.temb_channels = c.temb_channels;
+  r.groups = c.resnet_groups;
+  r.eps = c.resnet_eps;
+  r.output_scale_factor = c.output_scale_factor;
+  return r;
+}
+
 class ResnetBlock2DImpl : public torch::nn::Module {
  public:
   explicit ResnetBlock2DImpl(const ResnetBlock2DConfig& config);

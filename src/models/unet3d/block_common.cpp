@@ -68,15 +68,4 @@ torch::Tensor run_cross_attn_layer(Transformer3DModelImpl& attn, Transformer3DMo
   return motion->forward(h, speed_for_frames(speed_tokens, h.size(2)));
 }
 
-emo::nn::ResnetBlock2DConfig resnet_config(const UNetBlock3DConfig& c, int64_t in_channels, int64_t out_channels) {
-  emo::nn::ResnetBlock2DConfig rc;
-  rc.in_channels = in_channels;
-  rc.out_channels = out_channels;
-  rc.temb_channels = c.temb_channels;
-  rc.groups = c.resnet_groups;
-  rc.eps = c.resnet_eps;
-  rc.output_scale_factor = c.output_scale_factor;
-  return rc;
-}
-
 }  // namespace emo::models

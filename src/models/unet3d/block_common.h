@@ -41,8 +41,6 @@ struct UNetBlock3DConfig {
 
 // The audio Transformer3DModel of layer `layer`, whose hallo head_dim is `rule_in_channels // heads`.
 Transformer3DModel make_audio_module(const UNetBlock3DConfig& c, size_t layer, int64_t rule_in_channels);
-// The ResnetBlock3D of a layer: `in_channels` -> `out_channels` with the block's temb/groups/eps/scale.
-emo::nn::ResnetBlock2DConfig resnet_config(const UNetBlock3DConfig& c, int64_t in_channels, int64_t out_channels);
 // The spatial Transformer3DModel (heads = attn_num_head_channels, head_dim = out // heads).
 Transformer3DModel make_spatial_module(const UNetBlock3DConfig& c, int64_t channels);
 

@@ -11,7 +11,7 @@ CrossAttnDownBlock3DImpl::CrossAttnDownBlock3DImpl(const UNetBlock3DConfig& c) {
   if (c.use_motion_module) motion_modules = register_module("motion_modules", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const int64_t in = i == 0 ? c.in_channels : c.out_channels;
-    const auto rc = resnet_config(c, in, c.out_channels);
+    const auto rc = emo::nn::resnet_config_for(c, in, c.out_channels);
     resnet_.emplace_back(rc);
     resnets->push_back(resnet_.back());
     attn_.push_back(make_spatial_module(c, c.out_channels));

@@ -18,7 +18,7 @@ CrossAttnUpBlock3DImpl::CrossAttnUpBlock3DImpl(const UNetBlock3DConfig& c) {
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const int64_t res_skip = i == c.num_layers - 1 ? c.in_channels : c.out_channels;
     const int64_t resnet_in = i == 0 ? c.prev_output_channel : c.out_channels;
-    const auto rc = resnet_config(c, resnet_in + res_skip, c.out_channels);
+    const auto rc = emo::nn::resnet_config_for(c, resnet_in + res_skip, c.out_channels);
     resnet_.emplace_back(rc);
     resnets->push_back(resnet_.back());
     attn_.push_back(make_spatial_module(c, c.out_channels));

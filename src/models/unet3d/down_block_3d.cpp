@@ -8,7 +8,7 @@ DownBlock3DImpl::DownBlock3DImpl(const UNetBlock3DConfig& c) {
   resnets = register_module("resnets", torch::nn::ModuleList());
   if (c.use_motion_module) motion_modules = register_module("motion_modules", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const auto rc = resnet_config(c, i == 0 ? c.in_channels : c.out_channels, c.out_channels);
+    const auto rc = emo::nn::resnet_config_for(c, i == 0 ? c.in_channels : c.out_channels, c.out_channels);
     resnet_.emplace_back(rc);
     resnets->push_back(resnet_.back());
     if (c.use_motion_module) {

@@ -7,7 +7,7 @@ namespace emo::models {
 UNetMidBlock3DCrossAttnImpl::UNetMidBlock3DCrossAttnImpl(const UNetBlock3DConfig& config) {
   auto c = config;
   c.out_channels = c.in_channels;
-  const auto rc = resnet_config(c, c.in_channels, c.in_channels);
+  const auto rc = emo::nn::resnet_config_for(c, c.in_channels, c.in_channels);
   resnets = register_module("resnets", torch::nn::ModuleList());
   attentions = register_module("attentions", torch::nn::ModuleList());
   if (c.use_audio_module) audio_modules = register_module("audio_modules", torch::nn::ModuleList());
