@@ -68,4 +68,10 @@ torch::Tensor run_cross_attn_layer(Transformer3DModelImpl& attn, Transformer3DMo
   return motion->forward(h, speed_for_frames(speed_tokens, h.size(2)));
 }
 
+MotionModuleConfig motion_config_for(const UNetBlock3DConfig& c, int64_t channels) {
+  auto mc = c.motion;
+  mc.in_channels = channels;
+  return mc;
+}
+
 }  // namespace emo::models

@@ -41,6 +41,8 @@ struct UNetBlock3DConfig {
 
 // The audio Transformer3DModel of layer `layer`, whose hallo head_dim is `rule_in_channels // heads`.
 Transformer3DModel make_audio_module(const UNetBlock3DConfig& c, size_t layer, int64_t rule_in_channels);
+// The block's motion module config for `channels` (motion modules run on the layer's output channels).
+MotionModuleConfig motion_config_for(const UNetBlock3DConfig& c, int64_t channels);
 // The spatial Transformer3DModel (heads = attn_num_head_channels, head_dim = out // heads).
 Transformer3DModel make_spatial_module(const UNetBlock3DConfig& c, int64_t channels);
 

@@ -21,9 +21,7 @@ CrossAttnDownBlock3DImpl::CrossAttnDownBlock3DImpl(const UNetBlock3DConfig& c) {
       audio_modules->push_back(audio_.back());
     }
     if (c.use_motion_module) {
-      auto mc = c.motion;
-      mc.in_channels = c.out_channels;
-      motion_.emplace_back(mc);
+      motion_.emplace_back(motion_config_for(c, c.out_channels));
       motion_modules->push_back(motion_.back());
     }
   }

@@ -22,9 +22,7 @@ UNetMidBlock3DCrossAttnImpl::UNetMidBlock3DCrossAttnImpl(const UNetBlock3DConfig
       audio_modules->push_back(audio_.back());
     }
     if (c.use_motion_module) {
-      auto mc = c.motion;
-      mc.in_channels = c.in_channels;
-      motion_.emplace_back(mc);
+      motion_.emplace_back(motion_config_for(c, c.in_channels));
       motion_modules->push_back(motion_.back());
     }
     resnet_.emplace_back(rc);

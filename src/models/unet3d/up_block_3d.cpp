@@ -16,9 +16,7 @@ UpBlock3DImpl::UpBlock3DImpl(const UNetBlock3DConfig& c) {
     resnet_.emplace_back(rc);
     resnets->push_back(resnet_.back());
     if (c.use_motion_module) {
-      auto mc = c.motion;
-      mc.in_channels = c.out_channels;
-      motion_.emplace_back(mc);
+      motion_.emplace_back(motion_config_for(c, c.out_channels));
       motion_modules->push_back(motion_.back());
     }
   }
