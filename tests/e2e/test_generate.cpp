@@ -163,7 +163,9 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
   }
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + " --dtype fp16");
   EXPECT_EQ(r.code, 2) << r.output;
-  for (const char* flag : {" --device tpu", " --device cuda:x", " --attention fast"}) {
+  std::vector<std::string> bad_runtime{" --device tpu", " --device cuda:x", " --attention fast"};
+  if (!emo::compat::cuda_available()) bad_runtime.push_back(" --device cuda");  // no CUDA here: a usage error
+  for (const auto& flag : bad_runtime) {
     r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + flag);
     EXPECT_EQ(r.code, 2) << flag << ": " << r.output;
   }
