@@ -1,36 +1,54 @@
-// The one place where libtorch version differences are handled.
-// Debian 12 ships libtorch 1.13 (CPU); GPU machines use libtorch 2.x. Everything version-specific
-// is gated here on TORCH_VERSION_MAJOR/MINOR so the rest of the code is version-agnostic.
+// Process-wide runtime switches around libtorch: the attention kernel (fused SDPA or the reference formula),
+// exact-fp32 scopes, thread count, and what the build and the machine offer (torch/CUDA/cuDNN versions, devices).
+// emo supports one libtorch line, 2.x (scripts/setup.sh pins the release).
 #pragma once
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <string>
+#include <vector>
 
-#define EMO_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+#if TORCH_VERSION_MAJOR < 2
+#error "emo needs libtorch 2.x (scripts/setup.sh installs the pinned release)"
+#endif
 
 namespace emo::compat {
 
 enum class AttentionBackend {
-  kAuto,  // fused scaled_dot_product_attention where libtorch has it (>= 2.0), math otherwise
-  kMath,  // softmax(q k^T * scale) v, always available
+  kAuto,  // fused scaled_dot_product_attention (flash / memory-efficient / math, chosen by libtorch per shape)
+  kMath,  // softmax(q k^T * scale) v, the reference formula (parity checks)
 };
 
 // Process-wide choice (set once at load time; tests flip it to cover both paths).
 void set_attention_backend(AttentionBackend b);
 AttentionBackend attention_backend();
-bool has_fused_attention();  // true when compiled against libtorch >= 2.0
-// What attention() runs now: "sdpa" (fused, libtorch >= 2.0 with kAuto) or "math".
+// What attention() runs now: "sdpa" (kAuto) or "math".
 const char* effective_attention();
 
 // q [B, H, Lq, D], k/v [B, H, Lk, D] -> [B, H, Lq, D]; scale = 1/sqrt(D) unless given.
-// The math path avoids baddbmm into an uninitialised buffer: libtorch 1.13's CPU baddbmm with beta=0
-// reads that buffer and can yield NaN rows (see shared/golden/README.md).
+// The math path is computed in slices that bound the materialised score matrix (~256 MiB).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale = -1.0);
 
-// Version string such as "1.13.1".
+// Version string such as "2.11.0".
 std::string torch_version();
+
+// What libtorch was built with and what this process sees: for `emo --version` and the sidecar.
+struct BuildInfo {
+  std::string torch;          // "2.11.0"
+  bool cuda_built = false;    // libtorch has CUDA support compiled in
+  std::string cuda;           // CUDA runtime version libtorch was built against, e.g. "13.0" ("" without CUDA)
+  std::string cudnn;          // cuDNN version libtorch was built against, e.g. "9.19.0" ("" without cuDNN)
+  struct Device {
+    int index = 0;
+    std::string name;
+    int64_t total_memory = 0;  // bytes
+    int major = 0, minor = 0;  // compute capability
+  };
+  std::vector<Device> devices;  // CUDA devices visible now (empty: none, or no driver)
+};
+BuildInfo build_info();
+// Multi-line report for `emo --version`.
+std::string version_report(const std::string& emo_version);
 
 // Intra-op threads: n <= 0 means "all cores" (libtorch defaults to 1 on Debian's build).
 void set_num_threads(int n);

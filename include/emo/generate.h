@@ -34,7 +34,8 @@ struct GenerateParams {
   double lip_weight = 1.0;      // motion_scale[2]
   double speed = 1.0;           // EMO speed layers (emo preset only)
   int crf = 18;                 // H.264 quality
-  bool paste_back = false;      // put the animated square back into the original (non-square) image
+  bool crop = false;            // non-square portraits: crop a square around the face (default: hallo's squash to SxS)
+  bool paste_back = false;      // put the animated square back into the original (non-square) image; implies crop
   bool require_face = false;    // no face found -> error instead of whole-image fallback
   double max_audio_seconds = 3600;
   bool write_sidecar = true;    // OUT.json next to the video

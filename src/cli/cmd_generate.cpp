@@ -30,7 +30,8 @@ void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
   sub->add_option("--lip-weight", p.lip_weight, "Weight of the lip audio branch");
   sub->add_option("--speed", p.speed, "Head motion speed for EMO speed layers (speech 0.1-1.0, song 1.0-1.3)");
   sub->add_option("--crf", p.crf, "H.264 quality (0 lossless .. 51 worst)")->check(CLI::Range(0, 51));
-  sub->add_flag("--paste-back", p.paste_back, "Paste the animated square back into the original non-square image");
+  sub->add_flag("--crop", p.crop, "Non-square portrait: animate a square crop around the face (default: resize the whole image to a square, as Hallo)");
+  sub->add_flag("--paste-back", p.paste_back, "Paste the animated square crop back into the original non-square image (implies --crop)");
   sub->add_flag("--require-face", p.require_face, "Fail when no face is found (default: whole image, with a warning)");
   sub->add_option("--max-audio-seconds", p.max_audio_seconds, "Refuse longer audio");
 }

@@ -17,7 +17,13 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%^[%l]%$ %v");
 
   CLI::App app{"emo: talking/singing portrait video from one image and one voice clip (EMO / Hallo architecture)"};
-  app.set_version_flag("--version", std::string("emo ") + EMO_VERSION + " (libtorch " + emo::compat::torch_version() + ")");
+  // --version: emo, torch, the CUDA/cuDNN libtorch was built against, and the CUDA devices visible now.
+  app.set_version_flag("--version", [] {
+                         auto r = emo::compat::version_report(EMO_VERSION);
+                         if (!r.empty() && r.back() == '\n') r.pop_back();
+                         return r;
+                       },
+                       "Print emo's, torch's, CUDA's and cuDNN's versions and the CUDA devices, then exit");
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   GlobalOptions g;
@@ -44,6 +50,7 @@ int main(int argc, char** argv) {
   reg(add_eval);
   reg(add_cut);
   reg(add_make_test_model);
+  reg(add_probe);
 
   try {
     app.parse(argc, argv);

@@ -48,6 +48,7 @@ const std::vector<Field>& fields() {
       dbl_field("lip_weight", &GenerateParams::lip_weight),
       dbl_field("speed", &GenerateParams::speed),
       int_field("crf", &GenerateParams::crf),
+      bool_field("crop", &GenerateParams::crop),
       bool_field("paste_back", &GenerateParams::paste_back),
       bool_field("require_face", &GenerateParams::require_face),
       dbl_field("max_audio_seconds", &GenerateParams::max_audio_seconds),

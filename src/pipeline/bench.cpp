@@ -1,6 +1,7 @@
 #include "emo/bench.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -82,7 +83,7 @@ BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& rt, const Ben
   torch::manual_seed(0);
   auto images = torch::rand({1 + M, 3, S, S}, opts) * 2 - 1;
   auto face_emb = torch::randn({nets->image_proj->config().clip_embeddings_dim}, torch::kFloat);
-  auto tokens = pipeline::face_tokens(*nets, face_emb);
+  auto tokens = pipeline::face_tokens(*nets, nets->place(face_emb));
   std::vector<float> speech(static_cast<size_t>(16000 * o.audio_seconds));
   for (size_t i = 0; i < speech.size(); ++i) speech[i] = 0.3f * std::sin(2 * M_PI * 220 * i / 16000.0);
 
@@ -94,7 +95,7 @@ BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& rt, const Ben
   const auto& acfg = nets->audio_proj->config;
   cond.audio_embedding = torch::randn({2, F, acfg.context_tokens, acfg.output_dim}, opts);
   cond.mask_cond_fea = torch::cat({torch::zeros({1, nets->face_locator->config().conditioning_embedding_channels, F, h, h}, opts),
-                                   pipeline::face_locator_features(*nets, torch::ones({1, 3, S, S}), F)}, 0);
+                                   pipeline::face_locator_features(*nets, torch::ones({1, 3, S, S}, opts), F)}, 0);
   for (int l = 0; l < 4; ++l) {
     const int64_t hw = (h >> l) * (h >> l);
     cond.full_mask.push_back(torch::rand({2 * F, hw}, opts));

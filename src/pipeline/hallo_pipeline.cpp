@@ -18,6 +18,7 @@
 #include "emo/generate.h"
 #include "emo/log.h"
 #include "emo/video.h"
+#include "pipeline/clip_loop.h"
 #include "pipeline/networks.h"
 #include "pipeline/runtime.h"
 #include "pipeline/sidecar.h"
@@ -102,7 +103,8 @@ class HalloPipeline final : public Pipeline {
 
     auto t0 = Clock::now();
     report("portrait", 0, 1);
-    auto portrait = get_portrait(req.image, size, p.require_face, p.paste_back);
+    const bool crop = p.crop || p.paste_back;  // --paste-back pastes a square crop back
+    auto portrait = get_portrait(req.image, size, p.require_face, crop);
     timings["portrait"] = seconds_since(t0);
     check_cancel();
 
@@ -112,9 +114,7 @@ class HalloPipeline final : public Pipeline {
     timings["audio"] = seconds_since(t0);
     check_cancel();
 
-    const int64_t clips = feats->seq_len / F;
     const int64_t total_frames = feats->audio_length;
-    const int64_t latent = size / 8;
 
     // Output: the animated square, or pasted back into the original portrait.
     int out_w = size, out_h = size;
@@ -127,7 +127,8 @@ class HalloPipeline final : public Pipeline {
                                   {"cfg_scale", cfg}, {"fps", fps}, {"size", size}, {"preset", pre.name},
                                   {"clip_frames", F}, {"motion_frames", M},
                                   {"motion_scale", {p.pose_weight, p.face_weight, p.lip_weight}},
-                                  {"speed", p.speed}, {"emo_version", EMO_VERSION}};
+                                  {"speed", p.speed}, {"portrait", crop ? "crop" : "resize"},
+                                  {"guidance", cfg > 1 ? "cfg" : "none"}, {"emo_version", EMO_VERSION}};
     video::VideoWriterOptions vopt;
     vopt.fps = fps;
     vopt.crf = p.crf;
@@ -135,67 +136,52 @@ class HalloPipeline final : public Pipeline {
     vopt.metadata = {{"comment", params_json.dump()}, {"encoder_settings", "emo " EMO_VERSION}};
     video::VideoWriter writer(req.output, out_w, out_h, vopt);
 
-    auto face_tokens = pipeline::face_tokens(*nets_, portrait->embedding);
-    auto face_loc = pipeline::face_locator_features(*nets_, portrait->face_region, F);
-    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(p.seed));
-
-    torch::Tensor motion;  // [M, 3, S, S] in [-1, 1] from the previous clip
-    int64_t written = 0;
-    double t_denoise = 0, t_decode = 0, t_encode = 0;
-    for (int64_t c = 0; c < clips; ++c) {
-      check_cancel();
-      pipeline::ClipInputs in;
-      if (c == 0 || M == 0) motion = portrait->pixels.repeat({M, 1, 1, 1});
-      in.ref_pixels = torch::cat({portrait->pixels, motion}, 0);                  // [1+M, 3, S, S]
-      in.zero_motion_banks = (c == 0 && pre.zero_first_motion_frames);
-      in.face_tokens = face_tokens;
-      in.face_locator = face_loc;
-      in.full_mask = portrait->full;
-      in.face_mask = portrait->face;
-      in.lip_mask = portrait->lip;
-      in.audio_windows = feats->windows.slice(0, c * F, (c + 1) * F);              // [F, 5, L, H]
-      // hallo: one CPU generator (torch.manual_seed), one randn per clip, moved to the device.
-      in.initial_latents = torch::randn({1, 4, F, latent, latent}, gen, torch::TensorOptions().dtype(torch::kFloat));
-      in.motion_scale = {p.pose_weight, p.face_weight, p.lip_weight};
-      in.guidance_scale = cfg;
-      in.steps = steps;
-      if (nets_->unet->config().speed.enabled)
-        in.head_speed = torch::full({1, M + F}, p.speed, torch::kFloat);
-      auto td = Clock::now();
-      auto latents = pipeline::denoise_clip(*nets_, spec_.scheduler, in, [&](int s, int n) {
-        check_cancel();
-        report("denoise", s, n, static_cast<int>(c + 1), static_cast<int>(clips));
-      });
-      t_denoise += seconds_since(td);
-
-      // Decode frame by frame (chunks), stream to the encoder; keep the last M frames for the next clip.
-      auto lat = latents[0].permute({1, 0, 2, 3});                                  // [F, 4, h, w]
-      std::vector<torch::Tensor> tail;
-      auto tdc = Clock::now();
-      nets_->vae->decode_latents(lat, 4, [&](int64_t first, const torch::Tensor& imgs) {
-        auto frames01 = (imgs.to(torch::kFloat) / 2 + 0.5).clamp(0, 1);           // [n, 3, S, S]
-        auto te = Clock::now();
-        auto u8 = (frames01 * 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();  // trunc as hallo
-        for (int64_t k = 0; k < u8.size(0); ++k) {
-          const int64_t idx = first + k;
-          if (idx >= F - M) tail.push_back(frames01[k]);
-          if (c * F + idx >= total_frames) continue;  // padding frames past the audio are dropped
-          cv::Mat rgb(size, size, CV_8UC3, u8[k].data_ptr());
-          if (paste) {
-            cv::Mat full = face::paste_back(portrait->original_rgb, rgb, portrait->analysis.crop);
-            writer.write(full(cv::Rect(0, 0, out_w, out_h)));
-          } else {
-            writer.write(rgb);
-          }
-          ++written;
-        }
-        t_encode += seconds_since(te);
-        report("decode", static_cast<int>(first + imgs.size(0)), static_cast<int>(F), static_cast<int>(c + 1),
-               static_cast<int>(clips));
-      });
-      t_decode += seconds_since(tdc);
-      if (M > 0) motion = torch::stack(tail, 0).to(torch::kFloat) * 2 - 1;        // [M, 3, S, S]
+    // Per-job inputs cross to the networks' device and dtype here, once (Networks::place); the clip loop keeps
+    // everything it computes (motion frames included) on the device.
+    pipeline::JobInputs job;
+    job.source_pixels = nets_->place(portrait->pixels);                            // [1, 3, S, S]
+    job.face_tokens = pipeline::face_tokens(*nets_, nets_->place(portrait->embedding));           // [2, T, D]
+    job.face_locator = pipeline::face_locator_features(*nets_, nets_->place(portrait->face_region), F);
+    for (int l = 0; l < 4; ++l) {
+      job.full_mask[l] = nets_->place(portrait->full[l]);
+      job.face_mask[l] = nets_->place(portrait->face[l]);
+      job.lip_mask[l] = nets_->place(portrait->lip[l]);
     }
+    job.audio_windows = feats->windows;                                             // host; placed per clip
+    job.audio_length = total_frames;
+    pipeline::LoopSettings ls;
+    ls.clip_frames = F;
+    ls.motion_frames = M;
+    ls.steps = steps;
+    ls.guidance_scale = cfg;
+    ls.motion_scale = {p.pose_weight, p.face_weight, p.lip_weight};
+    if (nets_->unet->config().speed.enabled) ls.speed = p.speed;
+    ls.zero_first_motion_frames = pre.zero_first_motion_frames;
+    ls.seed = p.seed;
+
+    double t_encode = 0;
+    auto stats = pipeline::run_clips(
+        *nets_, spec_.scheduler, job, ls,
+        [&](int64_t, const torch::Tensor& frames01) {
+          auto te = Clock::now();
+          auto u8 = (frames01 * 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();  // trunc as hallo
+          for (int64_t k = 0; k < u8.size(0); ++k) {
+            cv::Mat rgb(size, size, CV_8UC3, u8[k].data_ptr());
+            if (paste) {
+              cv::Mat full = face::paste_back(portrait->original_rgb, rgb, portrait->analysis.crop);
+              writer.write(full(cv::Rect(0, 0, out_w, out_h)));
+            } else {
+              writer.write(rgb);
+            }
+          }
+          t_encode += seconds_since(te);
+        },
+        [&](const char* stage, int cur, int total, int clip, int nclips) {
+          check_cancel();
+          report(stage, cur, total, clip, nclips);
+        });
+    const int64_t written = stats.frames;
+    const double t_denoise = stats.denoise_s, t_decode = stats.decode_s;
     timings["denoise"] = t_denoise;
     timings["decode"] = t_decode - t_encode;
     timings["encode"] = t_encode;
@@ -234,8 +220,11 @@ class HalloPipeline final : public Pipeline {
   }
 
  private:
-  std::shared_ptr<Portrait> get_portrait(const std::string& path, int size, bool require_face, bool paste_back) {
-    const std::string key = file_key(path) + "|" + std::to_string(size) + "|" + (require_face ? "r" : "");
+  // crop = false: hallo's ImageProcessor (the whole image analysed as loaded, then resized to SxS: a squash for
+  // non-square portraits); crop = true: a square around the face first (kept for paste-back).
+  std::shared_ptr<Portrait> get_portrait(const std::string& path, int size, bool require_face, bool crop) {
+    const std::string key = file_key(path) + "|" + std::to_string(size) + "|" + (require_face ? "r" : "") +
+                            (crop ? "|crop" : "|resize");
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = portraits_.find(key);
@@ -246,7 +235,7 @@ class HalloPipeline final : public Pipeline {
     fo.face_expand_ratio = spec_.preset.face_expand_ratio;
     fo.img_size = size;
     fo.require_face = require_face;
-    fo.square_crop = true;
+    fo.square_crop = crop;
     face::FaceAnalyzer analyzer(fo);
     auto pr = std::make_shared<Portrait>();
     pr->analysis = analyzer.analyze_file(path);

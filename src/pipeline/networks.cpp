@@ -116,73 +116,116 @@ std::unique_ptr<Networks> Networks::build(const std::string& unet_config_path, c
   return n;
 }
 
+torch::Tensor Networks::place(const torch::Tensor& t) const {
+  if (!t.defined()) return t;
+  if (t.is_floating_point()) return t.to(device, dtype);
+  return t.to(device);
+}
+
+void check_placed(const Networks& nets, const torch::Tensor& t, const char* what) {
+  if (!t.defined()) return;
+  const bool device_ok = t.device() == nets.device;
+  const bool dtype_ok = !t.is_floating_point() || t.scalar_type() == nets.dtype;
+  if (device_ok && dtype_ok) return;
+  throw Error(ExitCode::kFailure, std::string("device guard: ") + what + " is " + t.device().str() + "/" +
+                                      c10::toString(t.scalar_type()) + " but the networks run on " +
+                                      nets.device.str() + "/" + c10::toString(nets.dtype) +
+                                      " (per-job inputs must go through Networks::place)");
+}
+
+void check_placement(const Networks& nets, const ClipInputs& in) {
+  check_placed(nets, in.ref_pixels, "ref_pixels");
+  check_placed(nets, in.face_tokens, "face_tokens");
+  check_placed(nets, in.face_locator, "face_locator");
+  for (int l = 0; l < 4; ++l) {
+    check_placed(nets, in.full_mask[l], "full_mask");
+    check_placed(nets, in.face_mask[l], "face_mask");
+    check_placed(nets, in.lip_mask[l], "lip_mask");
+  }
+  check_placed(nets, in.audio_windows, "audio_windows");
+  check_placed(nets, in.initial_latents, "initial_latents");
+  check_placed(nets, in.head_speed, "head_speed");
+}
+
 torch::Tensor face_tokens(Networks& nets, const torch::Tensor& face_emb) {
-  auto e = face_emb.reshape({1, -1}).to(nets.device, nets.dtype);                   // [1, E]
+  check_placed(nets, face_emb, "face_emb");
+  auto e = face_emb.reshape({1, -1});                                               // [1, E]
   auto both = torch::cat({torch::zeros_like(e), e}, 0);                             // [2, E] uncond, cond
   return nets.image_proj->forward(both);                                            // [2, T, D]
 }
 
 torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_region, int64_t frames) {
   // hallo: face_mask (1, 3, H, W) -> unsqueeze(1) -> repeat over f -> transpose(1, 2) = (1, 3, f, H, W)
-  auto x = face_region.to(nets.device, nets.dtype).unsqueeze(2).expand({-1, -1, frames, -1, -1}).contiguous();
+  check_placed(nets, face_region, "face_region");
+  auto x = face_region.unsqueeze(2).expand({-1, -1, frames, -1, -1}).contiguous();
   return nets.face_locator->forward(x);                                             // [1, C0, F, h, w]
 }
 
 torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwargs, const ClipInputs& in,
                            const StepCallback& on_step, ClipTrace* trace) {
   const auto dev = nets.device;
-  const auto dt = nets.dtype;
+  check_placement(nets, in);
   const int64_t frames = in.initial_latents.size(2);
 
-  // ReferenceNet once per clip on [ref, motion frames] x2 (CFG), timestep 0, ehs [uncond, cond].
-  auto ref_latents = nets.vae->encode_latents(in.ref_pixels.to(dev, dt));           // [1+M, 4, h, w]
+  // guidance_scale > 1: the CFG batch [uncond, cond] (hallo do_classifier_free_guidance). Otherwise hallo's
+  // no-guidance path with its one crash fixed (shared/golden/pipeline_clips_cfg1): batch 1, conditional tokens only,
+  // and every row of every spatial block reads the reference banks (no uc_mask).
+  const bool cfg = in.guidance_scale > 1.0;
+  const int64_t halves = cfg ? 2 : 1;
+  auto tokens = cfg ? in.face_tokens : in.face_tokens.slice(0, 1, 2);              // [halves, T, D]
+
+  // ReferenceNet once per clip on [ref, motion frames] (x2 with CFG), timestep 0, image tokens [uncond, cond] / [cond].
+  auto ref_latents = nets.vae->encode_latents(in.ref_pixels);                     // [1+M, 4, h, w]
   if (trace) trace->ref_latents = ref_latents;
-  auto banks = nets.reference->write_banks(ref_latents.repeat({2, 1, 1, 1}),
+  auto banks = nets.reference->write_banks(cfg ? ref_latents.repeat({2, 1, 1, 1}) : ref_latents,
                                            torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(dev)),
-                                           in.face_tokens);                            // each [2(1+M), L, C]
+                                           tokens);                                 // each [halves(1+M), L, C]
   if (in.zero_motion_banks) {
     const int64_t per_half = ref_latents.size(0);
     for (auto& b : banks) {
-      auto v = b.view({2, per_half, b.size(1), b.size(2)}).clone();                  // [2, 1+M, L, C]
+      auto v = b.view({halves, per_half, b.size(1), b.size(2)}).clone();            // [halves, 1+M, L, C]
       v.slice(1, 1).zero_();
       b = v.view_as(b);
     }
   }
   nets.unet->set_reference_banks(banks);
 
-  // Conditioning shared by every step.
+  // Conditioning shared by every step (constant within the clip).
   models::UNet3DConditions cond;
-  cond.encoder_hidden_states = in.face_tokens;                                      // [2, T, D]
-  auto audio = nets.audio_proj->forward(in.audio_windows.to(dev, dt).unsqueeze(0)); // [1, F, 32, 768]
+  cond.encoder_hidden_states = tokens;                                              // [halves, T, D]
+  auto audio = nets.audio_proj->forward(in.audio_windows.unsqueeze(0));            // [1, F, 32, 768]
   if (trace) trace->audio_tokens = audio;
-  cond.audio_embedding = torch::cat({torch::zeros_like(audio), audio}, 0);          // [2, F, 32, 768]
-  cond.mask_cond_fea = torch::cat({torch::zeros_like(in.face_locator), in.face_locator.to(dev, dt)}, 0);
+  cond.audio_embedding = cfg ? torch::cat({torch::zeros_like(audio), audio}, 0) : audio;  // [halves, F, 32, 768]
+  cond.mask_cond_fea = cfg ? torch::cat({torch::zeros_like(in.face_locator), in.face_locator}, 0) : in.face_locator;
   for (int l = 0; l < 4; ++l) {
     auto rep = [&](const torch::Tensor& m) {
-      auto r = m.to(dev, dt).repeat({frames, 1});                                   // [F, HW]
-      return torch::cat({r, r}, 0);                                                 // [2F, HW]
+      auto r = m.repeat({frames, 1});                                               // [F, HW]
+      return cfg ? torch::cat({r, r}, 0) : r;                                       // [halves F, HW]
     };
     cond.full_mask.push_back(rep(in.full_mask[l]));
     cond.face_mask.push_back(rep(in.face_mask[l]));
     cond.lip_mask.push_back(rep(in.lip_mask[l]));
   }
   cond.motion_scale = in.motion_scale;
-  if (in.head_speed.defined()) cond.head_speed = in.head_speed.to(dev, dt).repeat({2, 1});
-  cond.do_classifier_free_guidance = true;
+  if (in.head_speed.defined()) cond.head_speed = in.head_speed.repeat({halves, 1});
+  cond.do_classifier_free_guidance = cfg;
   cond.hallo_training_path = true;
 
   sampling::DDIMScheduler scheduler(sampling::DDIMSchedulerConfig::from_json(scheduler_kwargs, "scheduler"));
   scheduler.set_timesteps(in.steps);
   if (trace) trace->timesteps = scheduler.timesteps();
-  auto latents = in.initial_latents.to(dev, dt) * scheduler.init_noise_sigma();     // [1, 4, F, h, w]
+  auto latents = in.initial_latents * scheduler.init_noise_sigma();                 // [1, 4, F, h, w]
   int step = 0;
   for (int64_t t : scheduler.timesteps()) {
-    auto x = torch::cat({latents, latents}, 0);                                     // [2, 4, F, h, w]
+    auto x = cfg ? torch::cat({latents, latents}, 0) : latents;                     // [halves, 4, F, h, w]
     auto tt = torch::full({}, t, torch::TensorOptions().dtype(torch::kLong).device(dev));
-    auto out = nets.unet->forward(x, tt, cond);                                     // [2, 4, F, h, w]
+    auto out = nets.unet->forward(x, tt, cond);                                     // [halves, 4, F, h, w]
     if (trace) trace->unet_out.push_back(out);
-    auto chunks = out.chunk(2, 0);
-    auto guided = sampling::cfg_combine(chunks[0], chunks[1], in.guidance_scale);
+    torch::Tensor guided = out;
+    if (cfg) {
+      auto chunks = out.chunk(2, 0);
+      guided = sampling::cfg_combine(chunks[0], chunks[1], in.guidance_scale);
+    }
     latents = scheduler.step(guided, t, latents).prev_sample;
     if (trace) trace->latents.push_back(latents);
     ++step;

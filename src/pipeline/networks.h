@@ -36,6 +36,11 @@ struct Networks {
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat;
 
+  // The one crossing from the host to the networks: a per-job input moved to the networks' device, floating-point
+  // tensors cast to their dtype (integer tensors keep theirs). Everything handed to the functions below goes
+  // through here (or was computed by the networks); check_placement() enforces it at the boundary.
+  torch::Tensor place(const torch::Tensor& t) const;
+
   // Loads reference_unet./denoising_unet./face_locator./imageproj./audioproj. from `net` (state dict of net.pth),
   // the VAE from vae_dir; strict. `vae_override` (tests) replaces the VAE folder with a state dict + config.
   static std::unique_ptr<Networks> load(const ModelSpec& spec, const io::StateDict& net, torch::Device device,
@@ -53,6 +58,7 @@ struct Networks {
 Vae vae_from_parts(const nlohmann::json& config, const io::StateDict& weights, const std::string& source);
 
 // Everything one clip needs (CFG batch layouts are built inside, [uncond, cond] as hallo does).
+// Every tensor must already be on the networks' device and dtype (Networks::place); denoise_clip checks.
 struct ClipInputs {
   torch::Tensor ref_pixels;      // [1 + M, 3, H, W] in [-1, 1]: source image, then the M motion frames
   torch::Tensor face_tokens;     // [2, T, D] = cat([image_proj(0), image_proj(face_emb)])
@@ -75,13 +81,19 @@ struct ClipTrace {  // optional intermediates (golden tests)
 
 using StepCallback = std::function<void(int step, int steps)>;  // may throw to cancel
 
+// Device guard at the networks' boundary: throws emo::Error naming the first tensor of `in` that is not on
+// nets.device or (floating point) not in nets.dtype. Metadata only (no synchronisation); denoise_clip calls it.
+void check_placement(const Networks& nets, const ClipInputs& in);
+// The same for one tensor; `what` names it in the message.
+void check_placed(const Networks& nets, const torch::Tensor& t, const char* what);
+
 // Runs ReferenceNet once, the DDIM/CFG loop, and returns the final latents [1, 4, F, h, w].
 torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwargs, const ClipInputs& in,
                            const StepCallback& on_step = {}, ClipTrace* trace = nullptr);
 
-// face tokens [2, T, D] from a raw face embedding [E] (zeros -> unconditional half, as hallo).
+// face tokens [2, T, D] from a raw face embedding [E] (zeros -> unconditional half, as hallo). Input placed.
 torch::Tensor face_tokens(Networks& nets, const torch::Tensor& face_emb);
-// face_locator(face region [1, 3, H, W] repeated over F frames) -> [1, C0, F, h, w]
+// face_locator(face region [1, 3, H, W] repeated over F frames) -> [1, C0, F, h, w]. Input placed.
 torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_region, int64_t frames);
 
 }  // namespace emo::pipeline

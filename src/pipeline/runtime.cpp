@@ -23,10 +23,7 @@ torch::Device parse_device(const std::string& s) {
 
 torch::ScalarType parse_dtype(const std::string& s, const torch::Device& d) {
   if (s == "fp32") return torch::kFloat;
-  if (s == "fp16") {
-    if (d.is_cpu()) throw UsageError("--dtype fp16 needs --device cuda (CPU half-precision convolutions are not supported)");
-    return torch::kHalf;
-  }
+  if (s == "fp16") return torch::kHalf;
   if (s == "bf16") return torch::kBFloat16;
   throw UsageError("--dtype must be fp32, fp16 or bf16 (got '" + s + "')");
 }

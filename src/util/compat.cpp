@@ -14,17 +14,7 @@ std::atomic<AttentionBackend> g_backend{AttentionBackend::kAuto};
 void set_attention_backend(AttentionBackend b) { g_backend = b; }
 AttentionBackend attention_backend() { return g_backend; }
 
-bool has_fused_attention() {
-#if EMO_TORCH_AT_LEAST(2, 0)
-  return true;
-#else
-  return false;
-#endif
-}
-
-const char* effective_attention() {
-  return has_fused_attention() && g_backend == AttentionBackend::kAuto ? "sdpa" : "math";
-}
+const char* effective_attention() { return g_backend == AttentionBackend::kAuto ? "sdpa" : "math"; }
 
 namespace {
 // softmax(q k^T * s) v, in slices of the flattened [B*H] and query axes so that the materialised score matrix stays
@@ -60,16 +50,8 @@ torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, con
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale) {
   const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-#if EMO_TORCH_AT_LEAST(2, 1)
   if (g_backend == AttentionBackend::kAuto)
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/false, s);
-#elif EMO_TORCH_AT_LEAST(2, 0)
-  if (g_backend == AttentionBackend::kAuto) {
-    // 2.0 has no scale argument: pre-scale q so that q' k^T / sqrt(D) == q k^T * s.
-    const double pre = s * std::sqrt(static_cast<double>(q.size(-1)));
-    return at::scaled_dot_product_attention(q * pre, k, v, {}, 0.0, false);
-  }
-#endif
   return math_attention(q, k, v, s);
 }
 

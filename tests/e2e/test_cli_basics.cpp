@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
+#include "emo/compat.h"
 #include "support/golden.h"
 #include "support/run_cli.h"
 
@@ -12,10 +16,36 @@ TEST(Cli, HelpListsSubcommandsAndDefaults) {
   EXPECT_NE(r.output.find("--threads"), std::string::npos);
 }
 
-TEST(Cli, VersionPrintsTorchVersion) {
+// emo, torch, the CUDA and cuDNN versions libtorch was built against, and the CUDA devices (none on CI machines).
+TEST(Cli, VersionPrintsTorchCudaCudnnAndDevices) {
   auto r = run_cli("--version");
-  EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.output.find("libtorch"), std::string::npos) << r.output;
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("emo " EMO_VERSION), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("torch " + emo::compat::torch_version()), std::string::npos) << r.output;
+  const auto info = emo::compat::build_info();
+  EXPECT_TRUE(info.cuda_built) << "this build should link libtorch_cuda (scripts/setup.sh installs the CUDA wheel)";
+  EXPECT_NE(r.output.find("CUDA " + info.cuda + " (built against)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cuDNN "), std::string::npos) << r.output;
+  if (info.devices.empty()) EXPECT_NE(r.output.find("no CUDA device"), std::string::npos) << r.output;
+  else EXPECT_NE(r.output.find("cuda:0 " + info.devices[0].name), std::string::npos) << r.output;
+}
+
+// The CUDA code paths are compiled and linked on every build, GPU or not.
+TEST(Cli, BinaryLinksLibtorchCuda) {
+  FILE* f = ::popen("ldd '" EMO_CLI_PATH "' 2>&1", "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  ::pclose(f);
+  EXPECT_NE(out.find("libtorch_cuda.so"), std::string::npos) << out;
+  EXPECT_EQ(out.find("not found"), std::string::npos) << out;
+}
+
+TEST(Cli, ProbeReportsStreamsAndRejectsNonMedia) {
+  auto r = run_cli("probe /nonexistent/file.mp4");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/file.mp4"), std::string::npos) << r.output;
 }
 
 TEST(Cli, UnknownFlagIsUsageError) {

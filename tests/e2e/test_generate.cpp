@@ -87,7 +87,7 @@ TEST(Generate, WritesMp4WithAudioExactlyAsLongAsTheAudio) {
   EXPECT_EQ(j.at("frames").get<int64_t>(), expected_frames);
   EXPECT_TRUE(j.at("model").contains("hallo/net.pth"));
   EXPECT_TRUE(j.at("timings_s").contains("denoise"));
-  EXPECT_EQ(j.at("attention").get<std::string>(), emo::compat::has_fused_attention() ? "sdpa" : "math");
+  EXPECT_EQ(j.at("attention").get<std::string>(), "sdpa");
   EXPECT_FALSE(has_partial_files(a.dir));
 }
 
@@ -161,7 +161,7 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
     EXPECT_EQ(r.code, 3) << r.output;
     EXPECT_NE(r.output.find("silent.mp4"), std::string::npos) << r.output;
   }
-  r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + " --dtype fp16");
+  r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + " --dtype fp8");
   EXPECT_EQ(r.code, 2) << r.output;
   std::vector<std::string> bad_runtime{" --device tpu", " --device cuda:x", " --attention fast"};
   if (!emo::compat::cuda_available()) bad_runtime.push_back(" --device cuda");  // no CUDA here: a usage error
@@ -201,4 +201,48 @@ TEST(Generate, EmoPresetWithSpeedLayersAndZeroFirstMotionFrames) {
   double diff = 0;
   for (size_t i = 0; i < slow.size(); ++i) diff += cv::norm(slow[i], fast[i], cv::NORM_L1);
   EXPECT_GT(diff, 0.0) << "--speed must change the output when the model has speed layers";
+}
+
+// Device guard (pipeline::check_placement): every tensor handed to the networks must already be on their device and
+// in their dtype. No GPU here, so bf16 on the CPU stands in for a second device: a host fp32 tensor that reaches the
+// networks unplaced (as the motion frames of clip 2+ did on CUDA before the clip loop placed them) fails the job.
+// Four clips (58 frames of 16) so that chained motion frames cross the boundary three times.
+TEST(Generate, DeviceGuardHoldsOverFourChainedClipsInBf16) {
+  const auto& a = assets();
+  auto out = a.dir / "bf16.mp4";
+  auto r = run_cli("-q generate -i " + q(a.image) + " -a " + q(a.audio) + " -o " + q(out) + " -m " + q(a.model) +
+                   " --dtype bf16 --steps 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("device guard"), std::string::npos) << r.output;
+  auto p = emo::video::probe(out.string());
+  const int64_t expected_frames = static_cast<int64_t>(std::ceil(a.seconds * 25));
+  ASSERT_NE(p.first("video"), nullptr);
+  EXPECT_EQ(p.first("video")->frames, expected_frames);
+  std::ifstream side((a.dir / "bf16.json").string());
+  auto j = nlohmann::json::parse(side);
+  EXPECT_EQ(j.at("dtype").get<std::string>(), "BFloat16");
+  EXPECT_EQ(j.at("frames").get<int64_t>(), expected_frames);
+}
+
+// Non-square portraits: Hallo resizes the whole image to SxS (a squash); --crop animates a square around the face.
+TEST(Generate, NonSquarePortraitIsResizedAsHalloUnlessCrop) {
+  const auto& a = assets();
+  auto run = [&](const std::string& name, const std::string& flags) {
+    auto out = a.dir / (name + ".mp4");
+    auto r = run_cli("-q generate -i " + q(a.wide_image) + " -a " + q(a.audio) + " -o " + q(out) + " -m " + q(a.model) +
+                     " --steps 1 --crf 0" + flags);
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::ifstream side((a.dir / (name + ".json")).string());
+    auto j = nlohmann::json::parse(side);
+    emo::video::VideoReader rd(out.string());
+    auto frames = rd.read_all();
+    return std::make_pair(j.value("portrait", std::string("?")), frames.at(0).clone());
+  };
+  auto [mode_resize, f_resize] = run("wide_resize", "");
+  auto [mode_crop, f_crop] = run("wide_crop", " --crop");
+  EXPECT_EQ(mode_resize, "resize");
+  EXPECT_EQ(mode_crop, "crop");
+  EXPECT_EQ(f_resize.cols, 64);  // the tiny model's size, in both modes
+  EXPECT_EQ(f_crop.cols, 64);
+  EXPECT_GT(cv::norm(f_resize, f_crop, cv::NORM_L1), 0.0);  // different pixels reached the networks
 }

@@ -39,18 +39,19 @@ void first_clip_matches_hallo(const emo::test::Fixture& fx, const emo::test::Fix
 
   const int64_t F = pipe.at("video_length").get<int64_t>();
   const int64_t M = pipe.at("n_motion_frames").get<int64_t>();
+  auto put = [&](const torch::Tensor& t) { return nets->place(t); };       // fixture (host) -> networks
   auto src = fx.input("source_image_pixels").unsqueeze(0);                  // [1, 3, H, W]
   emo::pipeline::ClipInputs in;
-  in.ref_pixels = torch::cat({src, src.repeat({M, 1, 1, 1})}, 0);           // [1+M, 3, H, W]
-  in.face_tokens = emo::pipeline::face_tokens(*nets, fx.input("face_emb"));
-  in.face_locator = emo::pipeline::face_locator_features(*nets, fx.input("source_image_face_region").unsqueeze(0), F);
+  in.ref_pixels = put(torch::cat({src, src.repeat({M, 1, 1, 1})}, 0));      // [1+M, 3, H, W]
+  in.face_tokens = emo::pipeline::face_tokens(*nets, put(fx.input("face_emb")));
+  in.face_locator = emo::pipeline::face_locator_features(*nets, put(fx.input("source_image_face_region").unsqueeze(0)), F);
   for (int l = 0; l < 4; ++l) {
-    in.full_mask[l] = fx.input("full_mask." + std::to_string(l));
-    in.face_mask[l] = fx.input("face_mask." + std::to_string(l));
-    in.lip_mask[l] = fx.input("lip_mask." + std::to_string(l));
+    in.full_mask[l] = put(fx.input("full_mask." + std::to_string(l)));
+    in.face_mask[l] = put(fx.input("face_mask." + std::to_string(l)));
+    in.lip_mask[l] = put(fx.input("lip_mask." + std::to_string(l)));
   }
-  in.audio_windows = emo::audio::audio_windows(fx.input("audio_emb"), 2).slice(0, 0, F);  // [F, 5, L, H]
-  in.initial_latents = fx.input("initial_latents");
+  in.audio_windows = put(emo::audio::audio_windows(fx.input("audio_emb"), 2).slice(0, 0, F));  // [F, 5, L, H]
+  in.initial_latents = put(fx.input("initial_latents"));
   auto ms = fx.input("motion_scale");
   in.motion_scale = {ms[0].item<double>(), ms[1].item<double>(), ms[2].item<double>()};
   in.guidance_scale = pipe.at("guidance_scale").get<double>();

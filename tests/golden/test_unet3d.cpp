@@ -1,6 +1,9 @@
 // hallo.models.unet_3d.UNet3DConditionModel (reader mode, CFG) vs ../shared/golden/unet3d:
 // `sample` = the training-mode + gradient-checkpointing path hallo's inference runs, `sample_eval_mode` = .eval().
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -48,15 +51,23 @@ UNet3DConditions conditions(const emo::test::Fixture& fx) {
 
 }  // namespace
 
+// The reader order (ReferenceAttentionControl: torch_dfs order, stably sorted by descending width) is read from the
+// fixture README's "Reader block order" table, so another valid configuration checks its own order.
 TEST(GoldenUNet3D, ReaderOrderMatchesFixture) {
   EMO_GOLDEN_FIXTURE(fx, "unet3d");
   auto unet = build(fx);
-  const std::vector<std::string> expected{
-      "down_blocks.2.attentions.0.transformer_blocks.0", "up_blocks.1.attentions.0.transformer_blocks.0",
-      "up_blocks.1.attentions.1.transformer_blocks.0",   "mid_block.attentions.0.transformer_blocks.0",
-      "down_blocks.0.attentions.0.transformer_blocks.0", "down_blocks.1.attentions.0.transformer_blocks.0",
-      "up_blocks.2.attentions.0.transformer_blocks.0",   "up_blocks.2.attentions.1.transformer_blocks.0",
-      "up_blocks.3.attentions.0.transformer_blocks.0",   "up_blocks.3.attentions.1.transformer_blocks.0"};
+  std::ifstream readme(fx.path("README.md"));
+  ASSERT_TRUE(readme.good()) << fx.path("README.md");
+  const std::regex row(R"(^\|\s*(\d+)\s*\|\s*`([^`]+)`\s*\|)");
+  std::vector<std::string> expected;
+  std::string line;
+  std::smatch m;
+  while (std::getline(readme, line))
+    if (std::regex_search(line, m, row) && m[2].str().find("transformer_blocks") != std::string::npos) {
+      ASSERT_EQ(std::stoul(m[1].str()), expected.size()) << line;
+      expected.push_back(m[2].str());
+    }
+  ASSERT_FALSE(expected.empty()) << "no reader table in " << fx.path("README.md");
   EXPECT_EQ(unet->reader_block_names(), expected);
 }
 

@@ -20,12 +20,11 @@ TEST(Compat, ExactFp32ScopeTurnsTf32OffAndRestoresIt) {
   ctx.setAllowTF32CuBLAS(cublas0);
 }
 
-TEST(Compat, EffectiveAttentionFollowsBackendAndLibtorch) {
+TEST(Compat, EffectiveAttentionFollowsBackend) {
   const auto saved = emo::compat::attention_backend();
   emo::compat::set_attention_backend(emo::compat::AttentionBackend::kMath);
   EXPECT_STREQ(emo::compat::effective_attention(), "math");
   emo::compat::set_attention_backend(emo::compat::AttentionBackend::kAuto);
-  EXPECT_STREQ(emo::compat::effective_attention(), emo::compat::has_fused_attention() ? "sdpa" : "math");
-  EXPECT_EQ(emo::compat::has_fused_attention(), EMO_TORCH_AT_LEAST(2, 0));
+  EXPECT_STREQ(emo::compat::effective_attention(), "sdpa");
   emo::compat::set_attention_backend(saved);
 }

@@ -7,7 +7,7 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "audio_transformer_block.cpp";
+constexpr const char* kFile_audio_transformer_block = "audio_transformer_block.cpp";
 
 torch::nn::Conv2d zero_conv(int64_t dim) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(dim, dim, 1));
@@ -25,10 +25,10 @@ torch::Tensor pointwise(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
 const torch::Tensor& level_mask(const std::vector<torch::Tensor>& masks, int64_t level, const char* name,
                                 const torch::Tensor& x) {
   if (level >= static_cast<int64_t>(masks.size()) || !masks[level].defined())
-    throw InputError(std::string(kFile) + ": " + name + " mask for level " + std::to_string(level) + " is missing");
+    throw InputError(std::string(kFile_audio_transformer_block) + ": " + name + " mask for level " + std::to_string(level) + " is missing");
   const auto& m = masks[level];
   if (m.dim() != 2 || m.size(0) != x.size(0) || m.size(1) != x.size(1))
-    throw InputError(std::string(kFile) + ": " + name + " mask level " + std::to_string(level) +
+    throw InputError(std::string(kFile_audio_transformer_block) + ": " + name + " mask level " + std::to_string(level) +
                      " must be [(B F), L] = [" + std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) + "]");
   return m;
 }

@@ -7,7 +7,7 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "block_common.cpp";
+constexpr const char* kFile_block_common = "block_common.cpp";
 }
 
 Transformer3DModel make_audio_module(const UNetBlock3DConfig& c, size_t layer, int64_t rule_in_channels) {
@@ -16,7 +16,7 @@ Transformer3DModel make_audio_module(const UNetBlock3DConfig& c, size_t layer, i
   int64_t inner = layer < c.audio_inner_dims.size() ? c.audio_inner_dims[layer] : 0;
   if (inner <= 0) inner = (rule_in_channels / c.attn_num_head_channels) * c.attn_num_head_channels;
   if (inner % c.attn_num_head_channels != 0)
-    throw ModelError(std::string(kFile) + ": audio module width " + std::to_string(inner) + " is not a multiple of " +
+    throw ModelError(std::string(kFile_block_common) + ": audio module width " + std::to_string(inner) + " is not a multiple of " +
                      std::to_string(c.attn_num_head_channels) + " heads");
   t.attention_head_dim = inner / c.attn_num_head_channels;
   t.in_channels = c.out_channels;
@@ -43,7 +43,7 @@ Transformer3DModel make_spatial_module(const UNetBlock3DConfig& c, int64_t chann
 torch::Tensor speed_for_frames(const torch::Tensor& speed_tokens, int64_t frames) {
   if (!speed_tokens.defined()) return speed_tokens;
   if (speed_tokens.size(1) < frames)
-    throw InputError(std::string(kFile) + ": " + std::to_string(speed_tokens.size(1)) + " speed tokens for " +
+    throw InputError(std::string(kFile_block_common) + ": " + std::to_string(speed_tokens.size(1)) + " speed tokens for " +
                      std::to_string(frames) + " temporal frames");
   return speed_tokens.slice(1, speed_tokens.size(1) - frames);  // [B, frames, S]
 }

@@ -12,7 +12,7 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "motion_module.cpp";
+constexpr const char* kFile_motion_module = "motion_module.cpp";
 }
 
 MotionModuleConfig MotionModuleConfig::from_json(int64_t in_channels, const nlohmann::json& j) {
@@ -25,7 +25,7 @@ MotionModuleConfig MotionModuleConfig::from_json(int64_t in_channels, const nloh
   c.temporal_position_encoding_max_len = j.value("temporal_position_encoding_max_len", c.temporal_position_encoding_max_len);
   c.temporal_attention_dim_div = j.value("temporal_attention_dim_div", c.temporal_attention_dim_div);
   if (j.contains("cross_frame_attention_mode") && !j.at("cross_frame_attention_mode").is_null())
-    throw ModelError(std::string(kFile) + ": cross_frame_attention_mode is not supported");
+    throw ModelError(std::string(kFile_motion_module) + ": cross_frame_attention_mode is not supported");
   return c;
 }
 
@@ -44,7 +44,7 @@ PositionalEncodingImpl::PositionalEncodingImpl(int64_t d_model, int64_t max_len)
 
 torch::Tensor PositionalEncodingImpl::forward(const torch::Tensor& x) {
   if (x.size(1) > pe.size(1))
-    throw InputError(std::string(kFile) + ": " + std::to_string(x.size(1)) +
+    throw InputError(std::string(kFile_motion_module) + ": " + std::to_string(x.size(1)) +
                      " frames exceed the positional encoding length " + std::to_string(pe.size(1)));
   return x + pe.slice(1, 0, x.size(1));  // [N, F, C]
 }
@@ -75,7 +75,7 @@ TemporalTransformerBlockImpl::TemporalTransformerBlockImpl(const MotionModuleCon
   norms = register_module("norms", torch::nn::ModuleList());
   for (const auto& type : c.attention_block_types) {
     if (type != "Temporal_Self")
-      throw ModelError(std::string(kFile) + ": attention block type '" + type + "' is not supported (Temporal_Self only)");
+      throw ModelError(std::string(kFile_motion_module) + ": attention block type '" + type + "' is not supported (Temporal_Self only)");
     emo::nn::AttentionConfig ac;
     ac.query_dim = dim;
     ac.heads = c.num_attention_heads;
@@ -102,7 +102,7 @@ torch::Tensor TemporalTransformerBlockImpl::forward(const torch::Tensor& x, int6
 
 TemporalTransformer3DModelImpl::TemporalTransformer3DModelImpl(const MotionModuleConfig& c) : config_(c) {
   if (c.in_channels <= 0 || c.num_attention_heads <= 0 || c.head_dim() <= 0)
-    throw ModelError(std::string(kFile) + ": invalid motion module widths");
+    throw ModelError(std::string(kFile_motion_module) + ": invalid motion module widths");
   const int64_t inner = c.inner_dim();
   norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, c.in_channels).eps(1e-6)));
   proj_in = register_module("proj_in", torch::nn::Linear(c.in_channels, inner));
@@ -142,7 +142,7 @@ torch::Tensor speed_cross_attention(emo::nn::AttentionImpl& attn, const torch::T
 }
 
 torch::Tensor TemporalTransformer3DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& speed) {
-  if (x.dim() != 5) throw InputError(std::string(kFile) + ": expected [B, C, F, H, W] input");
+  if (x.dim() != 5) throw InputError(std::string(kFile_motion_module) + ": expected [B, C, F, H, W] input");
   const auto b = x.size(0), f = x.size(2), hh = x.size(3), ww = x.size(4);
   auto residual = emo::nn::fold_frames(x);  // [(B F), C, H, W]
   const auto n = residual.size(0), c = residual.size(1);
@@ -152,7 +152,7 @@ torch::Tensor TemporalTransformer3DModelImpl::forward(const torch::Tensor& x, co
   for (auto& block : blocks_) h = block->forward(h, f);
   if (speed_attn && speed.defined()) {
     if (speed.size(0) != b || speed.size(1) != f)
-      throw InputError(std::string(kFile) + ": speed tokens " + std::to_string(speed.size(0)) + "x" +
+      throw InputError(std::string(kFile_motion_module) + ": speed tokens " + std::to_string(speed.size(0)) + "x" +
                        std::to_string(speed.size(1)) + " do not match the clip (" + std::to_string(b) + "x" +
                        std::to_string(f) + " frames)");
     const auto d = hh * ww, inner = h.size(2);

@@ -9,7 +9,7 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "speed_encoder.cpp";
+constexpr const char* kFile_speed_encoder = "speed_encoder.cpp";
 }
 
 SpeedLayersConfig SpeedLayersConfig::from_json(const nlohmann::json& j) {
@@ -26,11 +26,11 @@ SpeedLayersConfig SpeedLayersConfig::from_json(const nlohmann::json& j) {
 
 void SpeedLayersConfig::validate() const {
   if (centers.empty() || centers.size() != radii.size())
-    throw ModelError(std::string(kFile) + ": speed buckets need as many radii as centers (and at least one)");
+    throw ModelError(std::string(kFile_speed_encoder) + ": speed buckets need as many radii as centers (and at least one)");
   for (double r : radii)
-    if (!(r > 0)) throw ModelError(std::string(kFile) + ": speed bucket radii must be > 0");
+    if (!(r > 0)) throw ModelError(std::string(kFile_speed_encoder) + ": speed bucket radii must be > 0");
   if (window < 0 || hidden_dim <= 0 || embed_dim <= 0)
-    throw ModelError(std::string(kFile) + ": invalid speed window / widths");
+    throw ModelError(std::string(kFile_speed_encoder) + ": invalid speed window / widths");
 }
 
 torch::Tensor speed_buckets(const torch::Tensor& w, const SpeedLayersConfig& c) {
@@ -59,7 +59,7 @@ SpeedEncoderImpl::SpeedEncoderImpl(const SpeedLayersConfig& c) : config_(c) {
 }
 
 torch::Tensor SpeedEncoderImpl::forward(const torch::Tensor& w) {
-  if (w.dim() != 2) throw InputError(std::string(kFile) + ": head speed must be [B, T]");
+  if (w.dim() != 2) throw InputError(std::string(kFile_speed_encoder) + ": head speed must be [B, T]");
   auto x = speed_windows(speed_buckets(w, config_), config_.window).to(fc1_->weight.dtype());
   return fc2_->forward(torch::silu(fc1_->forward(x)));  // [B, T, embed_dim]
 }

@@ -7,7 +7,7 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "temporal_basic_transformer_block.cpp";
+constexpr const char* kFile_temporal_basic_transformer_block = "temporal_basic_transformer_block.cpp";
 }
 
 TemporalBasicTransformerBlockImpl::TemporalBasicTransformerBlockImpl(const TemporalBasicTransformerBlockConfig& c)
@@ -38,7 +38,7 @@ std::pair<torch::Tensor, torch::Tensor> TemporalBasicTransformerBlockImpl::forwa
   if (bank_.defined()) {
     const auto b = n / video_length;
     if (bank_.size(0) % b != 0 || bank_.size(1) != l || bank_.size(2) != c)
-      throw InputError(std::string(kFile) + ": reference bank [" + std::to_string(bank_.size(0)) + ", " +
+      throw InputError(std::string(kFile_temporal_basic_transformer_block) + ": reference bank [" + std::to_string(bank_.size(0)) + ", " +
                        std::to_string(bank_.size(1)) + ", " + std::to_string(bank_.size(2)) +
                        "] does not fit a batch of " + std::to_string(b) + " with " + std::to_string(l) + " tokens of " +
                        std::to_string(c) + " channels");

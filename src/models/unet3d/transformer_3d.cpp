@@ -8,12 +8,12 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "transformer_3d.cpp";
+constexpr const char* kFile_transformer_3d = "transformer_3d.cpp";
 }
 
 Transformer3DModelImpl::Transformer3DModelImpl(const Transformer3DModelConfig& c) : config_(c) {
   const int64_t inner = c.inner_dim();
-  if (c.in_channels <= 0 || inner <= 0) throw ModelError(std::string(kFile) + ": invalid Transformer3DModel widths");
+  if (c.in_channels <= 0 || inner <= 0) throw ModelError(std::string(kFile_transformer_3d) + ": invalid Transformer3DModel widths");
   norm = register_module("norm",
                          torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, c.in_channels).eps(1e-6)));
   proj_in = register_module("proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, inner, 1)));
@@ -56,7 +56,7 @@ torch::Tensor Transformer3DModelImpl::from_tokens(const torch::Tensor& h, const 
 std::pair<torch::Tensor, torch::Tensor> Transformer3DModelImpl::forward_spatial(const torch::Tensor& x,
                                                                                 const torch::Tensor& context,
                                                                                 bool cfg) {
-  if (config_.use_audio_module) throw ModelError(std::string(kFile) + ": forward_spatial on an audio module");
+  if (config_.use_audio_module) throw ModelError(std::string(kFile_transformer_3d) + ": forward_spatial on an audio module");
   const auto b = x.size(0), f = x.size(2);
   auto residual = emo::nn::fold_frames(x);  // [(B F), C, H, W]
   // einops repeat "b n c -> (b f) n c" when the batch differs: each clip's tokens repeated for its frames.
@@ -73,10 +73,10 @@ std::pair<torch::Tensor, torch::Tensor> Transformer3DModelImpl::forward_spatial(
 
 torch::Tensor Transformer3DModelImpl::forward_audio(const torch::Tensor& x, const torch::Tensor& audio,
                                                     const UNet3DConditions& cond, bool use_motion_scale) {
-  if (!config_.use_audio_module) throw ModelError(std::string(kFile) + ": forward_audio on a spatial module");
+  if (!config_.use_audio_module) throw ModelError(std::string(kFile_transformer_3d) + ": forward_audio on a spatial module");
   const auto b = x.size(0), f = x.size(2);
   if (audio.dim() != 4 || audio.size(0) != b || audio.size(1) != f)
-    throw InputError(std::string(kFile) + ": audio tokens must be [B, F, tokens, dim] with B=" + std::to_string(b) +
+    throw InputError(std::string(kFile_transformer_3d) + ": audio tokens must be [B, F, tokens, dim] with B=" + std::to_string(b) +
                      ", F=" + std::to_string(f));
   auto a = audio.reshape({b * f, audio.size(2), audio.size(3)}).to(x.dtype());  // "bs f m d -> (bs f) m d"
   auto residual = emo::nn::fold_frames(x);

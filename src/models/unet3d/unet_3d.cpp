@@ -11,7 +11,7 @@
 namespace emo::models {
 
 namespace {
-constexpr const char* kFile = "unet_3d.cpp";
+constexpr const char* kFile_unet_3d = "unet_3d.cpp";
 
 template <typename T>
 void read(const nlohmann::json& j, const char* key, T& out) {
@@ -25,7 +25,7 @@ bool contains(const std::vector<int64_t>& v, int64_t x) { return std::find(v.beg
 
 void require_false(const nlohmann::json& j, const char* key) {
   if (j.contains(key) && !j.at(key).is_null() && j.at(key).get<bool>())
-    throw ModelError(std::string(kFile) + ": " + key + "=true is not supported");
+    throw ModelError(std::string(kFile_unet_3d) + ": " + key + "=true is not supported");
 }
 }  // namespace
 
@@ -61,7 +61,7 @@ UNet3DConditionModelConfig UNet3DConditionModelConfig::from_json(const nlohmann:
   for (auto& t : c.up_block_types) to_3d(t);
   to_3d(c.mid_block_type);
   if (j.contains("num_class_embeds") && !j.at("num_class_embeds").is_null())
-    throw ModelError(std::string(kFile) + ": num_class_embeds is not supported");
+    throw ModelError(std::string(kFile_unet_3d) + ": num_class_embeds is not supported");
   if (j.contains("attention_head_dim")) {
     const auto& a = j.at("attention_head_dim");
     if (a.is_number()) c.attention_head_dim.assign(c.down_block_types.size(), a.get<int64_t>());
@@ -70,17 +70,17 @@ UNet3DConditionModelConfig UNet3DConditionModelConfig::from_json(const nlohmann:
     c.attention_head_dim.assign(c.down_block_types.size(), 8);
   }
   if (j.contains("act_fn") && j.at("act_fn").get<std::string>() != "silu")
-    throw ModelError(std::string(kFile) + ": act_fn must be silu");
+    throw ModelError(std::string(kFile_unet_3d) + ": act_fn must be silu");
   require_false(j, "use_linear_projection");
   require_false(j, "dual_cross_attention");
   require_false(j, "only_cross_attention");
   if (j.contains("class_embed_type") && !j.at("class_embed_type").is_null())
-    throw ModelError(std::string(kFile) + ": class_embed_type is not supported");
+    throw ModelError(std::string(kFile_unet_3d) + ": class_embed_type is not supported");
   if (j.contains("resnet_time_scale_shift") && j.at("resnet_time_scale_shift").get<std::string>() != "default")
-    throw ModelError(std::string(kFile) + ": resnet_time_scale_shift must be default");
+    throw ModelError(std::string(kFile_unet_3d) + ": resnet_time_scale_shift must be default");
 
   if (k.contains("use_inflated_groupnorm") && !k.at("use_inflated_groupnorm").get<bool>())
-    throw ModelError(std::string(kFile) + ": use_inflated_groupnorm=false (GroupNorm over all frames) is not supported");
+    throw ModelError(std::string(kFile_unet_3d) + ": use_inflated_groupnorm=false (GroupNorm over all frames) is not supported");
   require_false(k, "unet_use_cross_frame_attention");
   require_false(k, "unet_use_temporal_attention");
   read(k, "use_motion_module", c.use_motion_module);
@@ -89,7 +89,7 @@ UNet3DConditionModelConfig UNet3DConditionModelConfig::from_json(const nlohmann:
   read(k, "motion_module_decoder_only", c.motion_module_decoder_only);
   if (c.use_motion_module) {
     if (k.contains("motion_module_type") && k.at("motion_module_type").get<std::string>() != "Vanilla")
-      throw ModelError(std::string(kFile) + ": motion_module_type must be Vanilla");
+      throw ModelError(std::string(kFile_unet_3d) + ": motion_module_type must be Vanilla");
     c.motion = MotionModuleConfig::from_json(0, k.value("motion_module_kwargs", nlohmann::json::object()));
   }
   read(k, "use_audio_module", c.use_audio_module);
@@ -101,7 +101,7 @@ UNet3DConditionModelConfig UNet3DConditionModelConfig::from_json(const nlohmann:
   if (k.contains("speed_layers")) c.speed = SpeedLayersConfig::from_json(k.at("speed_layers"));
   if (c.block_out_channels.size() != c.down_block_types.size() || c.up_block_types.size() != c.down_block_types.size() ||
       c.attention_head_dim.size() != c.down_block_types.size())
-    throw ModelError(std::string(kFile) + ": block lists of different lengths");
+    throw ModelError(std::string(kFile_unet_3d) + ": block lists of different lengths");
   return c;
 }
 
@@ -124,7 +124,7 @@ void UNet3DConditionModelConfig::read_widths_from(const io::StateDict& w, const 
   speed.enabled = fc1 != w.end() && fc2 != w.end();
   if (speed.enabled) {
     if (fc1->second.size(1) != speed.input_dim())
-      throw ModelError(std::string(kFile) + ": speed_encoder.net.0 takes " + std::to_string(fc1->second.size(1)) +
+      throw ModelError(std::string(kFile_unet_3d) + ": speed_encoder.net.0 takes " + std::to_string(fc1->second.size(1)) +
                        " inputs but the config's buckets and window give " + std::to_string(speed.input_dim()));
     speed.hidden_dim = fc1->second.size(0);
     speed.embed_dim = fc2->second.size(0);
@@ -183,7 +183,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConditionModelCon
       down_xattn_.push_back(nullptr);
       down_plain_.push_back(blk);
     } else {
-      throw ModelError(std::string(kFile) + ": unknown down block type " + type);
+      throw ModelError(std::string(kFile_unet_3d) + ": unknown down block type " + type);
     }
   }
 
@@ -191,7 +191,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConditionModelCon
   // is down_blocks, up_blocks, mid_block. Registration order does not matter for loading; readers_ keeps it.
   up_blocks = register_module("up_blocks", torch::nn::ModuleList());
   if (c.mid_block_type != "UNetMidBlock3DCrossAttn")
-    throw ModelError(std::string(kFile) + ": unknown mid block type " + c.mid_block_type);
+    throw ModelError(std::string(kFile_unet_3d) + ": unknown mid block type " + c.mid_block_type);
   {
     auto b = base(3, "mid", "mid_block");
     b.in_channels = boc.back();
@@ -228,7 +228,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConditionModelCon
       up_xattn_.push_back(nullptr);
       up_plain_.push_back(blk);
     } else {
-      throw ModelError(std::string(kFile) + ": unknown up block type " + type);
+      throw ModelError(std::string(kFile_unet_3d) + ": unknown up block type " + type);
     }
   }
   register_module("mid_block", mid_block);
@@ -272,17 +272,18 @@ void UNet3DConditionModelImpl::set_reference_banks(const std::vector<torch::Tens
     return;
   }
   if (banks.size() != readers_.size())
-    throw InputError(std::string(kFile) + ": " + std::to_string(banks.size()) + " reference banks for " +
+    throw InputError(std::string(kFile_unet_3d) + ": " + std::to_string(banks.size()) + " reference banks for " +
                      std::to_string(readers_.size()) + " reader blocks");
   for (size_t i = 0; i < banks.size(); ++i) {
     const auto& bank = banks[i];
     auto& r = readers_[i];
     if (bank.dim() != 3 || bank.size(2) != r.second->width() || bank.size(0) % (1 + config_.motion_frames) != 0)
-      throw InputError(std::string(kFile) + ": bank " + std::to_string(i) + " for " + r.first + " must be [B * (1 + " +
+      throw InputError(std::string(kFile_unet_3d) + ": bank " + std::to_string(i) + " for " + r.first + " must be [B * (1 + " +
                        std::to_string(config_.motion_frames) + "), L, " + std::to_string(r.second->width()) + "]");
     // ReferenceAttentionControl.update(writer, dtype=torch.float16): banks are stored as fp16 and promoted back by
     // torch.cat inside the fp32 attention.
-    r.second->set_bank(bank.to(torch::kHalf).to(torch::kFloat));
+    // In fp16/bf16 runs the bank keeps the run's dtype after the fp16 rounding.
+    r.second->set_bank(bank.to(torch::kHalf).to(bank.scalar_type()));
   }
 }
 
@@ -297,16 +298,16 @@ torch::Tensor UNet3DConditionModelImpl::speed_tokens(const torch::Tensor& head_s
     w = torch::cat({w.slice(1, 0, 1).expand({w.size(0), m}), w}, 1);
   }
   if (w.size(0) != batch || w.size(1) != frames + m)
-    throw InputError(std::string(kFile) + ": head speed must be [B, F] or [B, motion_frames + F]");
+    throw InputError(std::string(kFile_unet_3d) + ": head speed must be [B, F] or [B, motion_frames + F]");
   return speed_encoder->forward(w);  // [B, M + F, S]
 }
 
 torch::Tensor UNet3DConditionModelImpl::forward(const torch::Tensor& sample_in, const torch::Tensor& timestep,
                                                 const UNet3DConditions& cond) {
   if (sample_in.dim() != 5 || sample_in.size(1) != config_.in_channels)
-    throw InputError(std::string(kFile) + ": sample must be [B, " + std::to_string(config_.in_channels) + ", F, H, W]");
+    throw InputError(std::string(kFile_unet_3d) + ": sample must be [B, " + std::to_string(config_.in_channels) + ", F, H, W]");
   if (!cond.encoder_hidden_states.defined())
-    throw InputError(std::string(kFile) + ": encoder_hidden_states (image tokens) are required");
+    throw InputError(std::string(kFile_unet_3d) + ": encoder_hidden_states (image tokens) are required");
   const auto b = sample_in.size(0), f = sample_in.size(2);
   auto sample = config_.center_input_sample ? sample_in * 2.0 - 1.0 : sample_in;
 
