@@ -25,6 +25,8 @@ class Vae {
  public:
   explicit Vae(std::shared_ptr<models::AutoencoderKLImpl> impl);
   double scaling_factor() const;
+  // Image pixels per latent pixel: 2^(len(block_out_channels) - 1) (diffusers vae_scale_factor; 8 for SD's VAE).
+  int64_t downscale() const;
   // Posterior mean (latent_dist.mean), unscaled.
   at::Tensor encode_mean(const at::Tensor& images) const;
   // latent_dist.mean * scaling_factor (what hallo feeds the ReferenceNet).

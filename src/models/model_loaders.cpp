@@ -42,6 +42,10 @@ Vae::Vae(std::shared_ptr<models::AutoencoderKLImpl> impl) : impl_(std::move(impl
 
 double Vae::scaling_factor() const { return impl_->config().scaling_factor; }
 
+int64_t Vae::downscale() const {
+  return int64_t{1} << (static_cast<int64_t>(impl_->config().block_out_channels.size()) - 1);
+}
+
 at::Tensor Vae::encode_mean(const at::Tensor& images) const {
   c10::InferenceMode guard;
   return impl_->encode(images).first;

@@ -16,7 +16,8 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
   const int64_t F = s.clip_frames, M = s.motion_frames;
   if (F <= 0 || M < 0) throw UsageError("clip loop: clip_frames must be > 0 and motion_frames >= 0");
   check_placed(nets, job.source_pixels, "source_pixels");
-  const int64_t S = job.source_pixels.size(-1), latent = S / 8;
+  const int64_t latent_h = job.source_pixels.size(-2) / nets.vae->downscale();      // hallo: height // vae_scale_factor
+  const int64_t latent_w = job.source_pixels.size(-1) / nets.vae->downscale();
   LoopStats st;
   st.clips = clip_count(job.audio_windows.size(0), F);
   // hallo: generator = torch.manual_seed(seed) once; diffusers' prepare_latents draws randn on the CPU generator in
@@ -37,7 +38,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
     in.audio_windows = nets.place(job.audio_windows.slice(0, c * F, (c + 1) * F)); // [F, 5, L, H]
     in.initial_latents = nets.place(c < static_cast<int64_t>(s.initial_latents.size())
                                         ? s.initial_latents[c]
-                                        : torch::randn({1, 4, F, latent, latent}, gen, noise_opts));  // [1, 4, F, h, w]
+                                        : torch::randn({1, 4, F, latent_h, latent_w}, gen, noise_opts));  // [1, 4, F, h, w]
     in.motion_scale = s.motion_scale;
     in.guidance_scale = s.guidance_scale;
     in.steps = s.steps;

@@ -106,7 +106,9 @@ TEST(CliEval, FolderModePairsByNameAndComputesFid) {
   auto model = ev::FidInception::from_state_dict(fx.weights());
   auto fp = model.features(torch::cat(preds)).to(torch::kFloat64), fr = model.features(torch::cat(refs)).to(torch::kFloat64);
   const double want = ev::frechet_distance(ev::feature_statistics(fp), ev::feature_statistics(fr)).distance;
-  EXPECT_NEAR(j["metrics"]["fid"]["value"].get<double>(), want, 1e-6 * std::max(1.0, std::abs(want)));
+  // The CLI batches frames per clip, this all at once: oneDNN picks other conv kernels per batch size on torch 2.x,
+  // and FID (a matrix square root) amplifies that float32 rounding to ~1.2e-6 relative.
+  EXPECT_NEAR(j["metrics"]["fid"]["value"].get<double>(), want, 1e-5 * std::max(1.0, std::abs(want)));
 }
 
 TEST(CliEval, UnknownMetricIsUsageError) {

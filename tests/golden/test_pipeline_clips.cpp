@@ -112,11 +112,17 @@ TEST(GoldenPipelineClips, ChainedClipsMatchHallo) {
 // runs). Their rounding is orders above fp32's, so they are held to the error measured for each dtype
 // (docs/building.md, "Low-precision tolerances") with a margin; a broken loop rule moves the video by far more.
 namespace {
-double low_precision_tolerance(torch::ScalarType dt, const torch::Device& d) {
-  // Measured max |video - fixture| (values in [0, 1]) of this test: CPU (torch 2.11, 2 threads): fp16 ?, bf16 ?.
-  // On CUDA the kernels differ; scripts/gpu_check.sh records the figures it sees.
-  if (dt == torch::kHalf) return 2 * 0.05;
-  return 2 * 0.1;
+struct LowPrecisionTolerance {
+  double clip0_max;   // max |diff| over the first clip's frames (before motion frames carry the error on)
+  double video_mean;  // mean |diff| over the whole trimmed video
+};
+// Measured on the CPU (torch 2.11, this fixture, 2 threads): fp16 clip0 max 0.0181, video mean 0.00549 (video max
+// 0.128); bf16 clip0 max 0.0830, video mean 0.0381 (video max 0.626: bf16's 8-bit mantissa, amplified by CFG 3.5 and
+// carried through the motion frames). Tolerances are 2x those; a wrong loop rule (noise, motion frames) gives a mean
+// |diff| of about 0.19 (the fixture README's cfg-1-vs-3.5 row). scripts/gpu_check.sh prints what CUDA gives.
+LowPrecisionTolerance low_precision_tolerance(torch::ScalarType dt) {
+  if (dt == torch::kHalf) return {2 * 0.0181, 2 * 0.00549};
+  return {2 * 0.0830, 2 * 0.0381};
 }
 }  // namespace
 
@@ -133,12 +139,20 @@ TEST_P(GoldenPipelineClipsLowPrecision, ChainedClipsStayNearHallo) {
   auto nets = emo::test::pipeline_fixture_networks(step, ref, u3d, dev, dt);
   auto run = run_fixture_loop(fx, *nets, /*fixture_noise=*/true);
   ASSERT_EQ(run.video.sizes(), fx.output("video").sizes());
-  const double err = max_abs_diff(run.video, fx.output("video"));
-  const double tol = low_precision_tolerance(dt, dev);
-  std::printf("[ golden ] %s on %s: max |video - hallo fp32| = %.4g (tolerance %.3g)\n", GetParam(),
-              dev.str().c_str(), err, tol);
-  EXPECT_LE(err, tol);
+  auto want0 = fx.output("clip0.videos")[0].permute({1, 0, 2, 3});                  // [F, 3, H, W]
+  const double clip0_max = max_abs_diff(run.trace.videos[0], want0);
+  const double video_mean =
+      (run.video.to(torch::kCPU, torch::kDouble) - fx.output("video").to(torch::kDouble)).abs().mean().item<double>();
+  const double video_max = max_abs_diff(run.video, fx.output("video"));
+  const auto tol = low_precision_tolerance(dt);
+  std::printf("[ golden ] %s on %s: clip0 max |diff| %.4g (tol %.3g), video mean |diff| %.4g (tol %.3g), video max %.4g\n",
+              GetParam(), dev.str().c_str(), clip0_max, tol.clip0_max, video_mean, tol.video_mean, video_max);
+  EXPECT_LE(clip0_max, tol.clip0_max);
+  EXPECT_LE(video_mean, tol.video_mean);
 }
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, GoldenPipelineClipsLowPrecision, ::testing::Values("fp16", "bf16"),
+                         [](const auto& info) { return std::string(info.param); });
 
 // hallo's fp16 runs draw their noise in fp16 from the CPU generator (diffusers randn_tensor with the pipeline's
 // dtype), which is another sequence than the fp32 draw: the loop draws in the networks' dtype.
@@ -159,8 +173,7 @@ TEST(PipelineClips, NoiseIsDrawnInTheRunsDtypeFromOneGenerator) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, GoldenPipelineClipsLowPrecision, ::testing::Values("fp16", "bf16"),
-                         [](const auto& info) { return std::string(info.param); });
+
 
 // cfg_scale 1: hallo's no-guidance path (batch 1, reference banks from the conditional tokens only, every row reading
 // the banks), with the one line that makes hallo crash there fixed as the fixture's README describes.

@@ -323,7 +323,7 @@ TEST(BatchManifest, ApplyOverrideParsesText) {
   EXPECT_THROW(apply_override(p, "steps", "3.5"), emo::UsageError);
   EXPECT_THROW(apply_override(p, "write_sidecar", "false"), emo::UsageError);
   EXPECT_THROW(apply_override(p, "paste_back", "maybe"), emo::UsageError);
-  EXPECT_EQ(override_keys().size(), 14u);
+  EXPECT_EQ(override_keys().size(), 15u);
 }
 
 // ---- Shards ---------------------------------------------------------------------------------------
