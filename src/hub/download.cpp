@@ -181,6 +181,9 @@ class Fetcher {
         }
         if (::lseek(fd.get(), 0, SEEK_END) < 0) throw OutputError(p.part_path + ": cannot seek: " + std::strerror(errno));
         if (start > 0) log_info(p.file.path + ": resuming at " + human_bytes(start) + " of " + human_bytes(p.file.size));
+        progress_.file_done = start;
+        progress_.done = done_files_bytes_ + start;
+        emit(true);  // a new file starts
         if (start < p.file.size || p.file.size == 0) {
           last = transfer(p, fd.get(), start);
           transferred = true;
