@@ -399,7 +399,7 @@ DownloadReport download_hub_repo(const DownloadOptions& opt) {
     try {
       fetcher.fetch(p, i + 1);
     } catch (const ChecksumError& e) {
-      log(LogLevel::kError, e.what());
+      log_warn(p.file.path + ": failed verification; going on with the other files");
       mismatched.push_back(p.file.path);
       messages.push_back(e.what());
       fetcher.file_done(p.file.size);
@@ -415,6 +415,7 @@ DownloadReport download_hub_repo(const DownloadOptions& opt) {
   report.bytes_transferred = fetcher.transferred();
   if (mismatched.size() == 1) throw ChecksumError(messages.front());
   if (!mismatched.empty()) {
+    for (const auto& m : messages) log(LogLevel::kError, m);
     std::string names;
     for (const auto& m : mismatched) names += (names.empty() ? "" : ", ") + m;
     throw ChecksumError(std::to_string(mismatched.size()) + " files failed verification: " + names + " (details above)");
