@@ -273,7 +273,7 @@ class Fetcher {
       log_warn(p.file.path + ": " + (r.curl != CURLE_OK ? r.curl_error : "HTTP " + std::to_string(r.status)) +
                "; resuming at byte " + std::to_string(offset) + " in " + std::to_string(delay) + " ms (retry " +
                std::to_string(attempt) + " of " + std::to_string(opt_.retries) + ")");
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      sleep_unless_cancelled(delay, opt_.cancel);
       delay *= 2;
     }
   }
@@ -292,8 +292,10 @@ class DirLock {
  public:
   explicit DirLock(const std::string& dir) : fd_(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
     if (!fd_) throw OutputError(dir + ": cannot open: " + std::strerror(errno));
-    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0)
-      throw OutputError(dir + ": another `emo download` is writing to this folder");
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) throw OutputError(dir + ": another `emo download` is writing to this folder");
+      log_debug(dir + ": cannot lock the folder (" + std::strerror(errno) + "); going on without a lock");
+    }
   }
 
  private:
@@ -337,7 +339,7 @@ DownloadReport download_hub_repo(const DownloadOptions& opt) {
     p.final_path = (fs::path(opt.dir) / f.path).string();
     p.part_path = hub_part_path(p.final_path, f);
     struct stat st {};
-    if (::lstat(p.final_path.c_str(), &st) == 0) {
+    if (::stat(p.final_path.c_str(), &st) == 0) {  // follows symlinks (e.g. into a Hub cache)
       if (!S_ISREG(st.st_mode)) throw OutputError(p.final_path + ": exists and is not a regular file");
       if (!opt.verify_existing && record.matches(f, st)) {
         report.skipped.push_back(f.path);

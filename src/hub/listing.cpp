@@ -73,8 +73,16 @@ HttpResult get_with_retries(const HttpClient& client, const std::string& url, co
     log_warn(ctx.repo + ": " + (r.curl != CURLE_OK ? r.curl_error : "HTTP " + std::to_string(r.status)) +
              "; retrying in " + std::to_string(delay) + " ms (attempt " + std::to_string(attempt + 2) + " of " +
              std::to_string(opt.retries + 1) + ")");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    sleep_unless_cancelled(delay, opt.cancel);
     delay *= 2;
+  }
+}
+
+void sleep_unless_cancelled(int ms, const std::atomic<bool>* cancel) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cancel && cancel->load()) throw Error(ExitCode::kInterrupted, "interrupted");
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50), end - std::chrono::steady_clock::now()));
   }
 }
 
