@@ -167,6 +167,10 @@ void FakeHubServer::replace_content(const std::string& path, const std::string& 
     for (auto& f : r.files)
       if (f.path == path) f.content = content;
 }
+void FakeHubServer::set_cdn_host(const std::string& host) {
+  std::lock_guard<std::mutex> l(mu_);
+  cdn_host_ = host;
+}
 std::vector<FakeHubRequest> FakeHubServer::requests() const {
   std::lock_guard<std::mutex> l(mu_);
   return requests_;
@@ -360,7 +364,7 @@ void FakeHubServer::handle(int fd) {
         const std::string sha = emo::sha256_hex(f.content);
         Response r;
         r.status = 302;
-        r.headers = {{"Location", origin + "/cdn-lfs/" + sha + "?X-Amz-Signature=fake"},
+        r.headers = {{"Location", "http://" + cdn_host_ + ":" + std::to_string(port_) + "/cdn-lfs/" + sha + "?X-Amz-Signature=fake"},
                      {"X-Repo-Commit", repo.commit},
                      {"X-Linked-Etag", "\"" + sha + "\""},
                      {"X-Linked-Size", std::to_string(f.content.size())},

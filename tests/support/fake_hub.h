@@ -58,6 +58,8 @@ class FakeHubServer {
   void set_page_size(size_t n);                             // entries per tree page (default 1000)
   void set_listed_size(const std::string& path, uint64_t size);  // the listing claims this size
   void replace_content(const std::string& path, const std::string& content);  // upstream pushes a new version
+  void set_cdn_host(const std::string& host);  // the host the LFS redirects name (default 127.0.0.1; "localhost" is
+                                               // the same server under another name, like a real CDN host)
 
   std::vector<FakeHubRequest> requests() const;
   size_t count(const std::string& target_part) const;  // requests whose target contains target_part
@@ -81,6 +83,7 @@ class FakeHubServer {
   std::map<std::string, uint64_t> listed_size_;
   bool ignore_range_ = false;
   size_t page_size_ = 1000;
+  std::string cdn_host_ = "127.0.0.1";
 };
 
 // An http://127.0.0.1:<port> URL where nothing listens (connection refused): "no network".

@@ -348,6 +348,28 @@ TEST_F(HubDownload, PrivateRepositoryNeedsTheToken) {
   ::unsetenv("HF_TOKEN");
 }
 
+TEST_F(HubDownload, TokenIsNotForwardedToAnotherHostOnRedirect) {
+  auto repo = weights_repo("org/private");
+  repo.token = "hf_secret";
+  server_.add_repo(repo);
+  server_.set_cdn_host("localhost");  // the LFS redirect leaves 127.0.0.1 for another host name
+  auto o = options();
+  o.repo = "org/private";
+  o.token = "hf_secret";
+  emo::download_hub_repo(o);
+  expect_all_files();
+  size_t cdn = 0;
+  for (const auto& rq : server_.requests()) {
+    if (rq.target.rfind("/cdn-lfs/", 0) == 0) {
+      ++cdn;
+      EXPECT_TRUE(rq.authorization.empty()) << "token leaked to the CDN host: " << rq.target;
+    } else {
+      EXPECT_EQ(rq.authorization, "Bearer hf_secret") << rq.target;
+    }
+  }
+  EXPECT_EQ(cdn, 2u);
+}
+
 TEST_F(HubDownload, MirrorEndpointFromHfEndpoint) {
   FakeHubServer mirror("/hf-mirror");
   mirror.add_repo(weights_repo());
