@@ -212,7 +212,7 @@ class Fetcher {
     if (!force && now - last_emit_ < std::chrono::milliseconds(100)) return;
     last_emit_ = now;
     progress_.elapsed_s = started_ ? std::chrono::duration<double>(now - t0_).count() : 0.0;
-    progress_.bytes_per_s = progress_.elapsed_s > 0 ? static_cast<double>(transferred_) / progress_.elapsed_s : 0.0;
+    progress_.bytes_per_s = progress_.elapsed_s > 0 ? static_cast<double>(transferred_ + live_) / progress_.elapsed_s : 0.0;
     opt_.progress(progress_);
   }
 
@@ -246,11 +246,13 @@ class Fetcher {
       TransferProgress cb = [&](uint64_t on_disk) {
         progress_.file_done = on_disk;
         progress_.done = done_files_bytes_ + on_disk;
+        live_ = on_disk >= before ? on_disk - before : on_disk;  // a restart at 0 counts from 0
         emit(false);
       };
       log_debug("GET " + url + (offset ? " (Range: bytes=" + std::to_string(offset) + "-)" : std::string()));
       HttpResult r = client_.transfer(url, fd, offset, cb);
       transferred_ += r.written;
+      live_ = 0;
       offset = fd_size(fd);
       if (r.cancelled)
         throw Error(ExitCode::kInterrupted, p.file.path + ": interrupted; " + p.part_path +
@@ -284,7 +286,9 @@ class Fetcher {
   DownloadProgress progress_;
   Clock::time_point t0_, last_emit_{};
   bool started_ = false;
-  uint64_t transferred_ = 0, done_files_bytes_ = 0;
+  uint64_t transferred_ = 0;      // bytes received by finished transfers of this run
+  uint64_t live_ = 0;             // ... and by the one in flight
+  uint64_t done_files_bytes_ = 0;
 };
 
 // Holds an exclusive flock on the target folder: two downloads into one folder would fight over .part files.
