@@ -307,13 +307,11 @@ class DirLock {
 };
 
 }  // namespace
-}  // namespace hub
 
-DownloadReport download_hub_repo(const DownloadOptions& opt) {
-  using namespace hub;
+DownloadReport download_repo(const DownloadOptions& opt) {
   if (opt.dir.empty()) throw UsageError("download: no target folder given");
   DownloadReport report;
-  report.listing = list_hub_repo(opt);
+  report.listing = list_repo(opt);
   const size_t listed = report.listing.files.size();
   if (!opt.include.empty()) {
     auto& files = report.listing.files;
@@ -428,5 +426,9 @@ DownloadReport download_hub_repo(const DownloadOptions& opt) {
   }
   return report;
 }
+
+}  // namespace hub
+
+DownloadReport download_hub_repo(const DownloadOptions& opt) { return hub::download_repo(opt); }
 
 }  // namespace emo

@@ -122,10 +122,7 @@ std::string api_base(const std::string& endpoint, const std::string& repo) {
   return endpoint + "/api/models/" + url_escape(repo, /*keep_slash=*/true);
 }
 
-}  // namespace hub
-
-HubListing list_hub_repo(const DownloadOptions& opt) {
-  using namespace hub;
+HubListing list_repo(const DownloadOptions& opt) {
   if (opt.repo.empty() || opt.repo.find("..") != std::string::npos || opt.repo.front() == '/')
     throw UsageError("invalid repository id '" + opt.repo + "' (expected owner/name)");
   const std::string endpoint = hub_endpoint(opt.endpoint);
@@ -182,5 +179,9 @@ HubListing list_hub_repo(const DownloadOptions& opt) {
   std::sort(out.files.begin(), out.files.end(), [](const HubFile& a, const HubFile& b) { return a.path < b.path; });
   return out;
 }
+
+}  // namespace hub
+
+HubListing list_hub_repo(const DownloadOptions& opt) { return hub::list_repo(opt); }
 
 }  // namespace emo

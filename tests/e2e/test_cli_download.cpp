@@ -11,12 +11,14 @@
 #include "support/fake_hub.h"
 #include "support/run_cli.h"
 
+// A named namespace: unity builds put several test files into one translation unit.
+namespace emo::cli_download_test {
+
 namespace fs = std::filesystem;
 using emo::test::FakeHubRepo;
 using emo::test::FakeHubServer;
 using emo::test::run_cli;
 
-namespace {
 
 std::string blob(size_t n, char seed) {
   std::string s(n, '\0');
@@ -79,7 +81,6 @@ class CliDownload : public ::testing::Test {
   FakeHubServer server_;
 };
 
-}  // namespace
 
 TEST(CliDownloadHelp, DocumentsEveryOptionWithDefaults) {
   auto r = run_cli("download --help");
@@ -201,3 +202,5 @@ TEST_F(CliDownload, DiskSpaceAndIncompleteFolders) {
   // 2: --include that matches nothing is a usage error
   EXPECT_EQ(download("--include 'nothing/*'").code, 2);
 }
+
+}  // namespace emo::cli_download_test

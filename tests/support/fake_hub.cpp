@@ -18,7 +18,7 @@
 
 namespace emo::test {
 
-namespace {
+namespace fakehub {  // named, and used qualified: unity builds share one translation unit
 
 std::string url_decode(const std::string& s) {
   std::string out;
@@ -110,7 +110,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-}  // namespace
+}  // namespace fakehub
 
 FakeHubServer::FakeHubServer(std::string prefix) : prefix_(std::move(prefix)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -243,7 +243,7 @@ void FakeHubServer::handle(int fd) {
 
   // The bytes of a file with Range support and the injected faults.
   auto serve_bytes = [&](const FakeHubFile& f, std::vector<std::pair<std::string, std::string>> extra) {
-    Response r;
+    fakehub::Response r;
     std::string content = f.content;
     if (corrupt_[f.path] && !content.empty()) content[content.size() / 2] ^= 0x5a;
     size_t start = 0;
@@ -253,7 +253,7 @@ void FakeHubServer::handle(int fd) {
         if (a >= content.size()) {
           r.status = 416;
           r.headers = {{"Content-Range", "bytes */" + std::to_string(content.size())}};
-          return send_response(fd, r, head);
+          return fakehub::send_response(fd, r, head);
         }
         start = static_cast<size_t>(a);
         r.status = 206;
@@ -270,12 +270,12 @@ void FakeHubServer::handle(int fd) {
       r.send_body_bytes = cut->second.first - start;
       --cut->second.second;
     }
-    send_response(fd, r, head);
+    fakehub::send_response(fd, r, head);
   };
 
   // A mirror under a path prefix serves the Hub's routes below it (the CDN path stays at the root).
   if (!prefix_.empty() && path.rfind("/cdn-lfs/", 0) != 0) {
-    if (path.rfind(prefix_ + "/", 0) != 0) return send_response(fd, error(404, "NotFound", "not under the mirror prefix"), head);
+    if (path.rfind(prefix_ + "/", 0) != 0) return fakehub::send_response(fd, fakehub::error(404, "NotFound", "not under the mirror prefix"), head);
     path = path.substr(prefix_.size());
   }
 
@@ -285,24 +285,24 @@ void FakeHubServer::handle(int fd) {
     for (const auto& repo : repos_)
       for (const auto& f : repo.files)
         if (f.lfs && emo::sha256_hex(f.content) == sha) return serve_bytes(f, {{"ETag", "\"cdn-" + sha.substr(0, 8) + "\""}});
-    return send_response(fd, error(404, "NotFound", "no such object"), head);
+    return fakehub::send_response(fd, fakehub::error(404, "NotFound", "no such object"), head);
   }
 
-  std::vector<std::string> parts = split(path.substr(1), '/');
-  for (auto& p : parts) p = url_decode(p);
+  std::vector<std::string> parts = fakehub::split(path.substr(1), '/');
+  for (auto& p : parts) p = fakehub::url_decode(p);
   const bool api = parts.size() >= 5 && parts[0] == "api" && parts[1] == "models";
   const size_t repo_at = api ? 2 : 0;
-  if (parts.size() < repo_at + 4) return send_response(fd, error(404, "NotFound", "no route"), head);
+  if (parts.size() < repo_at + 4) return fakehub::send_response(fd, fakehub::error(404, "NotFound", "no route"), head);
   const std::string repo_id = parts[repo_at] + "/" + parts[repo_at + 1];
   const std::string kind = parts[repo_at + 2];
   const std::string rev = parts[repo_at + 3];
   auto it = std::find_if(repos_.begin(), repos_.end(), [&](const FakeHubRepo& r) { return r.id == repo_id; });
-  if (it == repos_.end()) return send_response(fd, error(404, "RepoNotFound", "Repository not found"), head);
+  if (it == repos_.end()) return fakehub::send_response(fd, fakehub::error(404, "RepoNotFound", "Repository not found"), head);
   const FakeHubRepo& repo = *it;
   if (!repo.token.empty() && rq.authorization != "Bearer " + repo.token)
-    return send_response(fd, error(401, "RepoNotFound", "Invalid credentials in Authorization header"), head);
+    return fakehub::send_response(fd, fakehub::error(401, "RepoNotFound", "Invalid credentials in Authorization header"), head);
   const bool rev_ok = rev == repo.commit || std::find(repo.revisions.begin(), repo.revisions.end(), rev) != repo.revisions.end();
-  if (!rev_ok) return send_response(fd, error(404, "RevisionNotFound", "Invalid rev id: " + rev), head);
+  if (!rev_ok) return fakehub::send_response(fd, fakehub::error(404, "RevisionNotFound", "Invalid rev id: " + rev), head);
 
   auto listed_size = [&](const FakeHubFile& f) -> uint64_t {
     auto ls = listed_size_.find(f.path);
@@ -310,13 +310,13 @@ void FakeHubServer::handle(int fd) {
   };
 
   if (api && kind == "revision" && parts.size() == repo_at + 4) {
-    Response r;
+    fakehub::Response r;
     r.headers = {{"Content-Type", "application/json"}};
-    r.body = "{\"id\":\"" + json_escape(repo.id) + "\",\"sha\":\"" + repo.commit + "\",\"private\":" +
+    r.body = "{\"id\":\"" + fakehub::json_escape(repo.id) + "\",\"sha\":\"" + repo.commit + "\",\"private\":" +
              (repo.token.empty() ? "false" : "true") + ",\"siblings\":[";
-    for (size_t i = 0; i < repo.files.size(); ++i) r.body += (i ? "," : "") + std::string("{\"rfilename\":\"") + json_escape(repo.files[i].path) + "\"}";
+    for (size_t i = 0; i < repo.files.size(); ++i) r.body += (i ? "," : "") + std::string("{\"rfilename\":\"") + fakehub::json_escape(repo.files[i].path) + "\"}";
     r.body += "]}";
-    return send_response(fd, r, head);
+    return fakehub::send_response(fd, r, head);
   }
   if (api && kind == "tree") {
     // Entries sorted as the Hub does (folders appear as their own entries), paginated by `cursor=<index>`.
@@ -328,24 +328,24 @@ void FakeHubServer::handle(int fd) {
         std::string d = f.path.substr(0, slash);
         if (std::find(dirs_seen.begin(), dirs_seen.end(), d) == dirs_seen.end()) {
           dirs_seen.push_back(d);
-          entries.push_back("{\"type\":\"directory\",\"oid\":\"" + emo::sha1_hex(d) + "\",\"size\":0,\"path\":\"" + json_escape(d) + "\"}");
+          entries.push_back("{\"type\":\"directory\",\"oid\":\"" + emo::sha1_hex(d) + "\",\"size\":0,\"path\":\"" + fakehub::json_escape(d) + "\"}");
         }
       }
-      std::string e = "{\"type\":\"file\",\"path\":\"" + json_escape(f.path) + "\",";
+      std::string e = "{\"type\":\"file\",\"path\":\"" + fakehub::json_escape(f.path) + "\",";
       if (f.lfs) {
-        const std::string ptr = lfs_pointer(f.content);
-        e += "\"oid\":\"" + git_blob_sha1(ptr) + "\",\"size\":" + std::to_string(listed_size(f)) +
+        const std::string ptr = fakehub::lfs_pointer(f.content);
+        e += "\"oid\":\"" + fakehub::git_blob_sha1(ptr) + "\",\"size\":" + std::to_string(listed_size(f)) +
              ",\"lfs\":{\"oid\":\"" + emo::sha256_hex(f.content) + "\",\"size\":" + std::to_string(listed_size(f)) +
              ",\"pointerSize\":" + std::to_string(ptr.size()) + "}}";
       } else {
-        e += "\"oid\":\"" + git_blob_sha1(f.content) + "\",\"size\":" + std::to_string(listed_size(f)) + "}";
+        e += "\"oid\":\"" + fakehub::git_blob_sha1(f.content) + "\",\"size\":" + std::to_string(listed_size(f)) + "}";
       }
       entries.push_back(e);
     }
     size_t cursor = 0;
-    for (const auto& kv : split(query, '&'))
+    for (const auto& kv : fakehub::split(query, '&'))
       if (kv.rfind("cursor=", 0) == 0) cursor = std::stoul(kv.substr(7));
-    Response r;
+    fakehub::Response r;
     r.headers = {{"Content-Type", "application/json"}};
     r.body = "[";
     size_t end = std::min(entries.size(), cursor + page_size_);
@@ -353,7 +353,7 @@ void FakeHubServer::handle(int fd) {
     r.body += "]";
     if (end < entries.size())
       r.headers.push_back({"Link", "<" + origin + prefix_ + path + "?recursive=true&cursor=" + std::to_string(end) + ">; rel=\"next\""});
-    return send_response(fd, r, head);
+    return fakehub::send_response(fd, r, head);
   }
   if (!api && kind == "resolve") {
     std::string file_path;
@@ -362,20 +362,20 @@ void FakeHubServer::handle(int fd) {
       if (f.path != file_path) continue;
       if (f.lfs) {
         const std::string sha = emo::sha256_hex(f.content);
-        Response r;
+        fakehub::Response r;
         r.status = 302;
         r.headers = {{"Location", "http://" + cdn_host_ + ":" + std::to_string(port_) + "/cdn-lfs/" + sha + "?X-Amz-Signature=fake"},
                      {"X-Repo-Commit", repo.commit},
                      {"X-Linked-Etag", "\"" + sha + "\""},
                      {"X-Linked-Size", std::to_string(f.content.size())},
                      {"ETag", "\"" + sha + "\""}};
-        return send_response(fd, r, head);
+        return fakehub::send_response(fd, r, head);
       }
-      return serve_bytes(f, {{"X-Repo-Commit", repo.commit}, {"ETag", "\"" + git_blob_sha1(f.content) + "\""}});
+      return serve_bytes(f, {{"X-Repo-Commit", repo.commit}, {"ETag", "\"" + fakehub::git_blob_sha1(f.content) + "\""}});
     }
-    return send_response(fd, error(404, "EntryNotFound", file_path + " does not exist on \"" + rev + "\""), head);
+    return fakehub::send_response(fd, fakehub::error(404, "EntryNotFound", file_path + " does not exist on \"" + rev + "\""), head);
   }
-  send_response(fd, error(404, "NotFound", "no route"), head);
+  fakehub::send_response(fd, fakehub::error(404, "NotFound", "no route"), head);
 }
 
 std::string unreachable_endpoint() {

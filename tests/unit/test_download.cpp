@@ -15,12 +15,14 @@
 #include "hub/digest.h"
 #include "support/fake_hub.h"
 
+// A named namespace: unity builds put several test files into one translation unit.
+namespace emo::hub_download_test {
+
 namespace fs = std::filesystem;
 using emo::test::FakeHubFile;
 using emo::test::FakeHubRepo;
 using emo::test::FakeHubServer;
 
-namespace {
 
 std::string bytes(size_t n, uint32_t seed) {
   std::string s(n, '\0');
@@ -120,7 +122,6 @@ class HubDownload : public ::testing::Test {
   FakeHubServer server_;
 };
 
-}  // namespace
 
 TEST(HubDigest, KnownVectors) {
   EXPECT_EQ(emo::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -440,3 +441,5 @@ TEST_F(HubDownload, CancellationKeepsThePartFile) {
   emo::download_hub_repo(options());
   expect_all_files();
 }
+
+}  // namespace emo::hub_download_test
