@@ -99,6 +99,10 @@ TEST_F(CliDownload, FetchesHalloLayoutThenChecksTheFolder) {
   EXPECT_NE(r.output.find("[found]"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ready: emo generate"), std::string::npos) << r.output;
   EXPECT_EQ(server_.count("/cdn-lfs/"), 5u);
+  // Without a terminal, progress is plain lines: file n/N, bytes, total, rate, ETA.
+  EXPECT_NE(r.output.find("/8 hallo/net.pth: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ETA"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\r'), std::string::npos) << "no bar redraws without a terminal";
 
   // `emo inspect DIR` agrees, and a re-run transfers nothing.
   auto insp = run_cli("inspect '" + dir_.string() + "'");
