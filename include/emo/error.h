@@ -14,6 +14,11 @@ enum class ExitCode : int {
   kModel = 4,           // a model file/folder is missing, corrupt, hostile or mismatched
   kOutput = 5,          // the output cannot be written
   kPartial = 6,         // batch: some jobs failed, the others succeeded
+  kRegression = 7,      // eval: a metric regressed against --baseline
+  kNetwork = 8,         // download: no connection, DNS/TLS failure, timeouts, server errors after retries
+  kAuth = 9,            // download: 401/403 (HF_TOKEN missing or rejected, gated repository)
+  kNotFound = 10,       // download: 404 (repository, revision or file)
+  kChecksum = 11,       // download: a file does not match the size/SHA-256 the Hub published
   kInterrupted = 130,   // SIGINT/SIGTERM
 };
 

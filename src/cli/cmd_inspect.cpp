@@ -45,10 +45,7 @@ int run_inspect(const InspectOptions& o) {
           std::printf("diffusers config %s\n  not supported: %s\n", cfg.string().c_str(), e.what());
         }
       }
-      std::printf("model folder %s\n", o.path.c_str());
-      for (const auto& c : comps)
-        std::printf("  %-8s %s%s%s\n", c.found ? "[found]" : "[--]", c.name.c_str(), c.found ? ": " : "  ",
-                    c.found ? c.path.c_str() : c.detail.c_str());
+      print_model_folder(o.path, comps);
     }
     return 0;
   }
@@ -81,6 +78,13 @@ int run_inspect(const InspectOptions& o) {
   return 0;
 }
 }  // namespace
+
+void print_model_folder(const std::string& dir, const std::vector<Component>& comps) {
+  std::printf("model folder %s\n", dir.c_str());
+  for (const auto& c : comps)
+    std::printf("  %-8s %s%s%s\n", c.found ? "[found]" : "[--]", c.name.c_str(), c.found ? ": " : "  ",
+                c.found ? c.path.c_str() : c.detail.c_str());
+}
 
 Run add_inspect(CLI::App& app, GlobalOptions&) {
   auto opts = std::make_shared<InspectOptions>();

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "emo/generate.h"
+#include "emo/inspect.h"
 
 namespace emo::cli {
 
@@ -27,10 +28,14 @@ Run add_eval(CLI::App& app, GlobalOptions& g);
 Run add_cut(CLI::App& app, GlobalOptions& g);
 Run add_make_test_model(CLI::App& app, GlobalOptions& g);
 Run add_probe(CLI::App& app, GlobalOptions& g);
+Run add_download(CLI::App& app, GlobalOptions& g);
 
 // Flags shared by generate and batch (src/cli/cmd_generate.cpp).
 void add_generate_param_flags(CLI::App* sub, GenerateParams& p);
 void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt);
+
+// The component list `emo inspect DIR` prints (src/cli/cmd_inspect.cpp); `emo download` ends with it too.
+void print_model_folder(const std::string& dir, const std::vector<Component>& comps);
 
 // Shared helper for subcommands whose issue has not landed yet.
 int not_implemented(const char* what);

@@ -1,4 +1,4 @@
-// emo: one binary, subcommands (generate, batch, inspect, bench). A thin layer over include/emo/.
+// emo: one binary, subcommands (generate, batch, inspect, bench, download, ...). A thin layer over include/emo/.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   reg(add_cut);
   reg(add_make_test_model);
   reg(add_probe);
+  reg(add_download);
 
   try {
     app.parse(argc, argv);
