@@ -123,8 +123,9 @@ class FaceAnalyzer {
   // The whole of Hallo's preprocess on an RGB image (uint8, HxWx3). `mediapipe`: optional 478 points in
   // pixels of `rgb` (Hallo's exact masks); otherwise 2d106det, else estimates (see mask_source).
   PortraitAnalysis analyze_rgb(const cv::Mat& rgb, const std::vector<cv::Point2d>* mediapipe = nullptr) const;
-  // Reads the file (throws InputError) and analyses it.
-  PortraitAnalysis analyze_file(const std::string& image_path) const;
+  // Reads the file with emo::image::load_rgb (strict, EXIF orientation applied; throws InputError) and analyses
+  // it. `rgb_out`: the decoded upright pixels, the ones the analysis (and its crop) refer to.
+  PortraitAnalysis analyze_file(const std::string& image_path, cv::Mat* rgb_out = nullptr) const;
 
  private:
   struct Impl;

@@ -53,13 +53,12 @@ int run_face(const FaceCliOptions& o) {
   fo.face_expand_ratio = o.face_expand_ratio;
   fo.crop_expand_ratio = o.crop_expand_ratio;
   face::FaceAnalyzer fa(fo);
-  auto a = fa.analyze_file(o.image);
+  cv::Mat rgb;  // the pixels the analysis saw (emo::image: EXIF orientation applied once)
+  auto a = fa.analyze_file(o.image, &rgb);
   for (const auto& w : a.warnings) log_warn(o.image + ": " + w);
 
   std::vector<std::string> written;
   if (!o.output.empty()) {
-    cv::Mat bgr = cv::imread(o.image, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION), rgb;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
     write_png(o.output, face::draw_debug_overlay(rgb, a));
     written.push_back(o.output);
   }

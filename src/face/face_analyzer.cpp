@@ -11,6 +11,7 @@
 
 #include "emo/error.h"
 #include "emo/face.h"
+#include "emo/image.h"
 #include "emo/log.h"
 #include "face/face_models.h"
 
@@ -248,12 +249,11 @@ PortraitAnalysis FaceAnalyzer::analyze_rgb(const cv::Mat& rgb_in, const std::vec
   return a;  // callers report a.warnings (with the file name)
 }
 
-PortraitAnalysis FaceAnalyzer::analyze_file(const std::string& path) const {
-  // PIL's Image.open(...).convert("RGB") (Hallo) ignores EXIF orientation: do the same.
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-  if (bgr.empty()) throw InputError(path + ": cannot read the image");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+PortraitAnalysis FaceAnalyzer::analyze_file(const std::string& path, cv::Mat* rgb_out) const {
+  // emo::image: strict decoding (a truncated or corrupt file is an InputError) and the EXIF orientation applied
+  // once, so analysis, crop and paste-back all see these upright pixels (Hallo's PIL ignores EXIF: docs/face.md).
+  cv::Mat rgb = image::load_rgb(path);
+  if (rgb_out) *rgb_out = rgb;
   std::vector<cv::Point2d> mp;
   if (!impl_->opts.mediapipe_landmarks.empty())
     mp = read_mediapipe_landmarks(impl_->opts.mediapipe_landmarks, rgb.cols, rgb.rows);

@@ -78,14 +78,10 @@ class HalloPipeline final : public Pipeline {
     const auto t_start = Clock::now();
     const auto& pre = spec_.preset;
     const auto& p = req.params;
-    const int size = p.width > 0 ? p.width : pre.width;
-    if ((p.height > 0 ? p.height : pre.height) != size) throw UsageError("--width and --height must be equal (square portraits)");
-    if (size % 64 != 0 && size % 8 != 0) throw UsageError("--width must be a multiple of 8");
-    const int fps = p.fps > 0 ? p.fps : pre.fps;
-    const int steps = p.steps > 0 ? p.steps : pre.steps;
-    const double cfg = p.cfg_scale > 0 ? p.cfg_scale : pre.cfg_scale;
+    const EffectiveParams eff = validate(p, pre);  // every bad value in one UsageError, before any work
+    const int size = eff.size, fps = eff.fps, steps = eff.steps;
+    const double cfg = eff.cfg_scale;
     const int64_t F = pre.clip_frames, M = pre.motion_frames;
-    if (cfg < 1.0) throw UsageError("--cfg-scale must be >= 1");
     if (req.output.empty()) throw UsageError("no output path given");
     if (!fs::exists(req.image)) throw InputError(req.image + ": no such image file");
     if (!fs::exists(req.audio)) throw InputError(req.audio + ": no such audio file");
@@ -249,12 +245,10 @@ class HalloPipeline final : public Pipeline {
     fo.square_crop = true;
     face::FaceAnalyzer analyzer(fo);
     auto pr = std::make_shared<Portrait>();
-    pr->analysis = analyzer.analyze_file(path);
+    cv::Mat rgb;  // decoded once (emo::image): the analysis, its crop and paste-back share these upright pixels
+    pr->analysis = analyzer.analyze_file(path, &rgb);
     for (const auto& w : pr->analysis.warnings) log_warn(path + ": " + w);
-    if (pr->analysis.crop.cropped()) {
-      cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-      cv::cvtColor(bgr, pr->original_rgb, cv::COLOR_BGR2RGB);
-    }
+    if (pr->analysis.crop.cropped()) pr->original_rgb = rgb;
     auto t = face::to_hallo_inputs(pr->analysis);  // exactly hallo's preprocess tensors
     pr->pixels = t.ref_image.unsqueeze(0);                                          // [1, 3, S, S] in [-1, 1]
     pr->face_region = t.face_mask.unsqueeze(0);                                     // [1, 3, S, S] in [0, 1]
