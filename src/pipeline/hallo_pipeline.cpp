@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -87,6 +88,9 @@ class HalloPipeline final : public Pipeline {
     if (!fs::exists(req.audio)) throw InputError(req.audio + ": no such audio file");
     auto out_dir = fs::path(req.output).parent_path();
     if (!out_dir.empty() && !fs::is_directory(out_dir)) throw OutputError(req.output + ": output folder does not exist");
+    if (fs::is_directory(req.output)) throw OutputError(req.output + ": is a directory");
+    if (p.write_sidecar && fs::is_directory(pipeline::sidecar_path(req.output)))
+      throw OutputError(pipeline::sidecar_path(req.output) + ": the sidecar's name is taken by a directory");
 
     std::map<std::string, double> timings;
     auto report = [&](const std::string& stage, int cur, int total, int clip = 0, int clips = 0) {
@@ -197,7 +201,7 @@ class HalloPipeline final : public Pipeline {
     timings["encode"] = t_encode;
     check_cancel();
     auto tf = Clock::now();
-    writer.finish();
+    writer.close();  // complete, but still under its temporary name until the sidecar is written too
     timings["encode"] += seconds_since(tf);
 
     GenerateResult res;
@@ -205,6 +209,7 @@ class HalloPipeline final : public Pipeline {
     res.frames = static_cast<int>(written);
     res.seconds_of_video = static_cast<double>(written) / fps;
     res.elapsed_s = seconds_since(t_start);
+    std::unique_ptr<util::AtomicFile> sidecar_file;
     if (p.write_sidecar) {
       nlohmann::json side = params_json;
       side["output"] = req.output;
@@ -223,7 +228,16 @@ class HalloPipeline final : public Pipeline {
       side["timings_s"]["load"] = load_seconds_;
       side["timings_s"]["total"] = res.elapsed_s;
       res.sidecar = pipeline::sidecar_path(req.output);
-      pipeline::write_json_atomic(res.sidecar, side);
+      sidecar_file = pipeline::write_json_pending(res.sidecar, side);
+    }
+    // Everything the job promised is written: only now do the final names appear, sidecar first. If either
+    // rename fails, nothing is left under the final names (the writer removes its file when destroyed).
+    if (sidecar_file) sidecar_file->commit();
+    try {
+      writer.commit();
+    } catch (...) {
+      if (sidecar_file) std::remove(res.sidecar.c_str());
+      throw;
     }
     report("done", 1, 1);
     return res;
