@@ -10,7 +10,8 @@
 
 namespace emo {
 
-namespace {
+// A named namespace (not an anonymous one): unity builds put this file in one translation unit with others.
+namespace validate_detail {
 
 // Ranges (keep in sync with docs/limits.md).
 constexpr int kMaxSteps = 1000;          // DDIM over a 1000-step training schedule
@@ -45,9 +46,7 @@ std::string size_rule() {
   return "a positive multiple of " + std::to_string(kSizeMultiple) + " up to " + std::to_string(kMaxSize);
 }
 
-}  // namespace
-
-std::vector<std::string> parameter_problems(const GenerateParams& p, const ModelPreset* preset) {
+std::vector<std::string> problems(const GenerateParams& p, const ModelPreset* preset) {
   Collector c;
   check_preset_int(c, "steps", p.steps, 1, kMaxSteps, "1 to " + std::to_string(kMaxSteps));
   if (!std::isfinite(p.cfg_scale) || (p.cfg_scale != 0 && (p.cfg_scale < 1.0 || p.cfg_scale > kMaxCfg)))
@@ -94,22 +93,25 @@ std::vector<std::string> parameter_problems(const GenerateParams& p, const Model
   return c.out;
 }
 
-namespace {
 [[noreturn]] void throw_problems(const std::vector<std::string>& probs) {
   std::string msg = probs.size() == 1 ? "invalid parameter: " : std::to_string(probs.size()) + " invalid parameters: ";
   for (size_t i = 0; i < probs.size(); ++i) msg += (i ? "; " : "") + probs[i];
   throw UsageError(msg);
 }
-}  // namespace
+}  // namespace validate_detail
+
+std::vector<std::string> parameter_problems(const GenerateParams& p, const ModelPreset* preset) {
+  return validate_detail::problems(p, preset);
+}
 
 void validate(const GenerateParams& params) {
   auto probs = parameter_problems(params, nullptr);
-  if (!probs.empty()) throw_problems(probs);
+  if (!probs.empty()) validate_detail::throw_problems(probs);
 }
 
 EffectiveParams validate(const GenerateParams& p, const ModelPreset& preset) {
   auto probs = parameter_problems(p, &preset);
-  if (!probs.empty()) throw_problems(probs);
+  if (!probs.empty()) validate_detail::throw_problems(probs);
   EffectiveParams e;
   e.steps = p.steps > 0 ? p.steps : preset.steps;
   e.cfg_scale = p.cfg_scale > 0 ? p.cfg_scale : preset.cfg_scale;
