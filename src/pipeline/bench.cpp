@@ -1,6 +1,7 @@
 #include "emo/bench.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
