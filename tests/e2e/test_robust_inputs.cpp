@@ -115,7 +115,7 @@ TEST(RobustParams, GenerateRefusesEveryBadValueInOneMessageBeforeAnyWork) {
   EXPECT_NE(r.output.find("multiple of 64"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("loaded"), std::string::npos) << "the model must not be loaded: " << r.output;
 
-  r = run_cli(base + " -m " + q(a.model) + " --width -64 --steps -3 --cfg-scale 0.5 --fps -1 --crf 60 --lip-weight -1");
+  r = run_cli(base + " -m " + q(a.model) + " --width=-64 --steps=-3 --cfg-scale=0.5 --fps=-1 --crf=60 --lip-weight=-1");
   EXPECT_EQ(r.code, 2) << r.output;
   for (const char* what : {"width -64", "steps -3", "cfg_scale 0.5", "fps -1", "crf 60", "lip_weight -1"}) {
     EXPECT_NE(r.output.find(what), std::string::npos) << what << ": " << r.output;
@@ -125,7 +125,7 @@ TEST(RobustParams, GenerateRefusesEveryBadValueInOneMessageBeforeAnyWork) {
   EXPECT_EQ(r.output.find("loaded"), std::string::npos) << r.output;
 
   // Model-independent checks come before the model folder is even looked at.
-  r = run_cli(base + " -m " + q(a.dir / "no-such-model") + " --steps -1");
+  r = run_cli(base + " -m " + q(a.dir / "no-such-model") + " --steps=-1");
   EXPECT_EQ(r.code, 2) << r.output;
   // The tiny model is a Hallo model: no speed layers, so --speed would do nothing.
   r = run_cli(base + " -m " + q(a.model) + " --speed 0.5");
