@@ -37,7 +37,7 @@ t_start=$(date +%s)
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache python3 python3-venv
-  libopencv-dev opencv-data
+  libopencv-dev opencv-data opencv-doc libjpeg-dev
   libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libgtest-dev libcurl4-openssl-dev
 )

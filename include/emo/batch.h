@@ -37,7 +37,7 @@ const std::vector<std::string>& override_keys();
 // Sets one GenerateParams field from a manifest value given as text (CSV cell, CLI). Throws UsageError with
 // a message naming the key and the expected type/range; unknown keys are rejected.
 void apply_override(GenerateParams& params, const std::string& key, const std::string& text);
-// Checks ranges (steps >= 0, 0 <= crf <= 51, speed > 0, ...). Throws UsageError naming the field.
+// emo::validate(params): the model-independent ranges (docs/limits.md). Throws UsageError listing every bad value.
 void validate_params(const GenerateParams& params);
 
 // Parses a whole manifest and validates every line before returning: each job needs image, audio and output
@@ -111,6 +111,10 @@ struct BatchOptions {
   const std::atomic<bool>* cancel = nullptr;  // set by the signal handler; checked between and inside jobs
   FrameProbe probe;               // for check_output; empty = default_frame_probe
   ProgressCallback progress;      // forwarded to Pipeline::generate
+  // The model's preset (from resolve_model): each job's parameters are checked against it with emo::validate
+  // before the model is loaded and before the job renders; a job that fails is reported failed (error_code 2)
+  // and the others run. nullptr (e.g. a dry run without a model) = the model-independent checks only.
+  const ModelPreset* preset = nullptr;
 };
 
 struct BatchSummary {
@@ -125,8 +129,8 @@ using PipelineFactory = std::function<std::unique_ptr<Pipeline>()>;
 
 // Runs the shard's jobs. The pipeline is created (once) just before the first job that needs rendering, so a
 // fully resumed batch or a dry run never loads the model; a model that fails to load is fatal (the remaining
-// jobs are reported failed and the ModelError is rethrown). A job whose inputs are missing, or whose generate
-// throws, is reported failed and the batch goes on. On cancellation the running job's pipeline removes its
+// jobs are reported failed and the ModelError is rethrown). A job whose parameters the preset rejects, whose inputs
+// are missing, or whose generate throws, is reported failed and the batch goes on. On cancellation the running job's pipeline removes its
 // temporary file, the remaining jobs are reported "cancelled", and the summary says interrupted.
 // The report (if any) is truncated at the start and gets one flushed line per finished job.
 // Throws OutputError when the report cannot be written.

@@ -18,6 +18,10 @@ struct Detection {
   float score = 0.f;
   std::array<cv::Point2f, 5> kps{};  // eyes, nose, mouth corners (SCRFD); zeros when !has_kps
   bool has_kps = false;
+  // Haar fallback only (docs/face.md "Haar fallback"): eyes found inside the box (0 none, 1 one side, 2 both
+  // sides; -1 = not checked, SCRFD) and whether the candidate passed verification (level weight + eyes).
+  int eyes = -1;
+  bool verified = true;
   float area() const { return (box[2] - box[0]) * (box[3] - box[1]); }
 };
 
@@ -75,6 +79,9 @@ cv::Mat paste_back(const cv::Mat& original, const cv::Mat& frame, const CropInfo
 struct FaceOptions {
   std::string model_dir;           // pretrained_models/ or face_analysis/ or .../models; "" = no ONNX models
   std::string haar_cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml";  // fewer false positives than _default on real photos
+  // Eye cascades that verify Haar face candidates (both are used; empty or missing = no eye check).
+  std::vector<std::string> haar_eye_cascades = {"/usr/share/opencv4/haarcascades/haarcascade_eye.xml",
+                                                "/usr/share/opencv4/haarcascades/haarcascade_eye_tree_eyeglasses.xml"};
   std::string mediapipe_landmarks; // optional 478-point file (pixels of the analysed image)
   double face_expand_ratio = 1.2;  // Hallo's config face_expand_ratio
   float det_thresh = 0.5f, nms_thresh = 0.4f;
@@ -89,7 +96,8 @@ struct PortraitAnalysis {
   int width = 0, height = 0;         // of the analysed image (after the optional crop)
   CropInfo crop;
   std::vector<Detection> faces;      // every detection, detector order (score descending)
-  int picked = -1;                   // Hallo's pick (largest area, first among equals); -1 = none
+  int picked = -1;                   // Hallo's pick (largest area, first among equals; with the Haar fallback, among
+                                     // the verified candidates only); -1 = none
   std::string detector;              // "scrfd", "haar", "none"
   // "mediapipe" (Hallo exact), "landmark_2d_106" (forehead extrapolated), "detection_estimate" (5 keypoints),
   // "haar_estimate" (face box), "whole_image" (no face: face box = image, face weight 255 everywhere, lips guessed)
@@ -123,8 +131,9 @@ class FaceAnalyzer {
   // The whole of Hallo's preprocess on an RGB image (uint8, HxWx3). `mediapipe`: optional 478 points in
   // pixels of `rgb` (Hallo's exact masks); otherwise 2d106det, else estimates (see mask_source).
   PortraitAnalysis analyze_rgb(const cv::Mat& rgb, const std::vector<cv::Point2d>* mediapipe = nullptr) const;
-  // Reads the file (throws InputError) and analyses it.
-  PortraitAnalysis analyze_file(const std::string& image_path) const;
+  // Reads the file with emo::image::load_rgb (strict, EXIF orientation applied; throws InputError) and analyses
+  // it. `rgb_out`: the decoded upright pixels, the ones the analysis (and its crop) refer to.
+  PortraitAnalysis analyze_file(const std::string& image_path, cv::Mat* rgb_out = nullptr) const;
 
  private:
   struct Impl;

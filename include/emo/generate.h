@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "emo/error.h"
 #include "emo/log.h"
@@ -21,7 +22,9 @@ struct RuntimeOptions {
                                    // "math": always softmax(q k^T * scale) v (for parity checks)
 };
 
-// Per-job settings; 0 / negative / empty means "use the model preset's value".
+// Per-job settings; 0 means "use the model preset's value" for steps, cfg_scale, fps, width and height
+// (width or height alone sets both: portraits are square). Negative values are errors, never "preset":
+// validate() below lists the accepted ranges (docs/limits.md).
 struct GenerateParams {
   int steps = 0;
   double cfg_scale = 0;
@@ -40,6 +43,24 @@ struct GenerateParams {
   double max_audio_seconds = 3600;
   bool write_sidecar = true;    // OUT.json next to the video
 };
+
+// The values a job renders with: GenerateParams with the preset's values filled in.
+struct EffectiveParams {
+  int steps = 0;
+  double cfg_scale = 0;
+  int fps = 0;
+  int size = 0;  // width = height
+};
+
+// Every problem with `params`, one entry each ("width 520: expected a positive multiple of 64 ..."), empty when
+// all is well. With `preset`, also the checks that need the model: the effective (preset-filled) values and
+// settings the model cannot honour (--speed without speed layers). Accepted ranges: docs/limits.md.
+std::vector<std::string> parameter_problems(const GenerateParams& params, const ModelPreset* preset = nullptr);
+// Throws UsageError (exit 2) listing every bad value in one message. The model-independent checks only.
+void validate(const GenerateParams& params);
+// The same with the model's preset; returns the values the job renders with. Called by `emo generate` and
+// `emo batch` (per job) before any work, and at the top of Pipeline::generate.
+EffectiveParams validate(const GenerateParams& params, const ModelPreset& preset);
 
 struct GenerateRequest {
   std::string image;

@@ -61,7 +61,13 @@ class VideoWriter {
 
   // Drains the encoders, completes the audio to frames/fps seconds, writes the trailer and renames the file
   // into place. Throws OutputError (also when no frame was written). Further writes are errors.
+  // finish() = close() + commit().
   void finish();
+  // For outputs that come with other files (the OUT.json sidecar): close() completes the file but leaves it under
+  // temp_path(); commit() then renames it onto path(). Destroyed before commit(), the writer removes the file,
+  // so a job that fails after close() leaves nothing under the final name.
+  void close();
+  void commit();
 
   int64_t frames_written() const;
   int width() const;

@@ -13,6 +13,11 @@ namespace emo::audio {
 
 namespace {
 
+// Decoded audio may be this much shorter than the container's declared length (codec priming, padding and
+// rounding) before the file counts as truncated: 0.1 s + 1 %.
+constexpr double kTruncationSlackS = 0.1;
+constexpr double kTruncationSlackFraction = 0.01;
+
 struct Resampler {
   av::SwrPtr swr;
   int in_rate = 0;
@@ -20,6 +25,35 @@ struct Resampler {
   AVChannelLayout in_layout{};
   ~Resampler() { av_channel_layout_uninit(&in_layout); }
 };
+
+// A RIFF/WAVE file whose "data" chunk declares more bytes than the file holds was cut short (libavformat
+// clamps the chunk to the file and reports no error). Returns "" or the problem. Streamed WAVs (size 0 or
+// 0xFFFFFFFF: the writer could not seek back) are not judged.
+std::string wav_truncation(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char h[12];
+  if (!f.read(reinterpret_cast<char*>(h), 12) || std::memcmp(h, "RIFF", 4) != 0 || std::memcmp(h + 8, "WAVE", 4) != 0)
+    return "";
+  f.seekg(0, std::ios::end);
+  const uint64_t file_size = static_cast<uint64_t>(f.tellg());
+  uint64_t pos = 12;
+  for (int guard = 0; guard < 4096 && pos + 8 <= file_size; ++guard) {
+    unsigned char c[8];
+    f.seekg(static_cast<std::streamoff>(pos));
+    if (!f.read(reinterpret_cast<char*>(c), 8)) return "";
+    const uint32_t size = uint32_t(c[4]) | (uint32_t(c[5]) << 8) | (uint32_t(c[6]) << 16) | (uint32_t(c[7]) << 24);
+    if (std::memcmp(c, "data", 4) == 0) {
+      if (size == 0 || size == 0xffffffffu) return "";
+      const uint64_t have = file_size - (pos + 8);
+      if (have < size)
+        return "truncated WAV: its data chunk declares " + std::to_string(size) + " bytes, the file holds " +
+               std::to_string(have);
+      return "";
+    }
+    pos += 8 + size + (size & 1);
+  }
+  return "";
+}
 
 // Appends `n` converted samples from `data` (planar float) to `planes`.
 void append(std::vector<std::vector<float>>& planes, uint8_t** data, int n) {
@@ -38,6 +72,8 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
   if (!fs::exists(path, ec)) throw InputError(path + ": no such file");
   if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, expected an audio or video file");
   if (opt.sample_rate <= 0) throw UsageError(path + ": invalid output sample rate " + std::to_string(opt.sample_rate));
+
+  if (std::string t = wav_truncation(path); !t.empty()) throw InputError(path + ": " + t);
 
   AVFormatContext* raw = nullptr;
   int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
@@ -75,6 +111,9 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
   err = avcodec_parameters_to_context(dec.get(), st->codecpar);
   if (err >= 0) {
     dec->pkt_timebase = st->time_base;
+    // Strict decoding: embedded checksums (FLAC, MP3 CRC) are verified and decoders report damage they would
+    // otherwise conceal (docs/audio.md "Damaged files").
+    dec->err_recognition |= AV_EF_CRCCHECK | AV_EF_EXPLODE;
     err = avcodec_open2(dec.get(), codec, nullptr);
   }
   if (err < 0) throw InputError(path + ": cannot open the " + codec->name + " decoder (" + av::error_string(err) + ")");
@@ -186,6 +225,10 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
         last_error = av::error_string(r);
         return;
       }
+      if (frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+        ++decode_errors;
+        last_error = "the decoder flagged a corrupt frame";
+      }
       convert(frame.get());
       av_frame_unref(frame.get());
     }
@@ -194,9 +237,9 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
   while (true) {
     int r = av_read_frame(fmt.get(), packet.get());
     if (r == AVERROR_EOF) break;
-    if (r < 0) {  // truncated / corrupt container: keep what was decoded so far
+    if (r < 0) {  // truncated / corrupt container
       ++decode_errors;
-      last_error = av::error_string(r);
+      last_error = "reading the container failed: " + av::error_string(r);
       break;
     }
     if (packet->stream_index == si) {
@@ -214,12 +257,24 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
   receive_all();
   run_swr(nullptr, 0);  // flush the resampler's delay line
 
-  // Like ffmpeg, a few corrupt packets are skipped; a stream that is mostly corrupt is refused.
-  if (decode_errors > 0 && (planes.empty() || planes[0].empty() || decode_errors * 2 > packets))
-    throw InputError(path + ": undecodable audio data (" + std::to_string(decode_errors) + " of " +
-                     std::to_string(packets) + " packets failed: " + last_error + ")");
+  // Any decoding error refuses the file (ffmpeg would skip the damaged packets and play on; a voice clip with
+  // holes or made-up samples drives the lips wrong, so emo does not): docs/audio.md "Damaged files".
+  if (decode_errors > 0)
+    throw InputError(path + ": undecodable audio data (" + std::to_string(decode_errors) + " error" +
+                     (decode_errors == 1 ? "" : "s") + " in " + std::to_string(packets) + " packets; " + last_error +
+                     ")");
   if (planes.empty() || planes[0].empty()) {
     throw InputError(path + ": the audio stream is empty (zero samples)");
+  }
+  // Truncation: the container declares a length (not an estimate from the bit rate) and much less was decoded.
+  const double decoded_s = static_cast<double>(planes[0].size()) / opt.sample_rate;
+  const double declared_s = out.source.container_duration_s;
+  if (declared_s > 0 && fmt->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE &&
+      decoded_s < declared_s - (kTruncationSlackS + kTruncationSlackFraction * declared_s)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "truncated audio: the file declares %.2f s but only %.2f s could be decoded",
+                  declared_s, decoded_s);
+    throw InputError(path + ": " + buf);
   }
   out.planes = std::move(planes);
   return out;

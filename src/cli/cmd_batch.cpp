@@ -52,6 +52,7 @@ int run(const BatchArgs& a, const GlobalOptions& g) {
   opt.report_path = a.report;
   opt.shard = shard;
   opt.cancel = &cancel;
+  if (have_model) opt.preset = &spec.preset;
   // A bar per job on a terminal; otherwise a line at the end of each clip and every 10 s (Slurm logs).
   auto printer = std::make_shared<ProgressPrinter>(g.quiet);
   ProgressLogGuard log_guard(*printer);

@@ -29,6 +29,7 @@
 #include "emo/audio.h"
 #include "emo/error.h"
 #include "emo/eval.h"
+#include "emo/image.h"
 #include "emo/video.h"
 #include "util/atomic_file.h"
 
@@ -77,10 +78,7 @@ eval::Clip load_frame_folder(const fs::path& dir, double fps) {
   if (files.empty()) throw InputError(dir.string() + ": no frame images");
   std::vector<at::Tensor> frames;
   for (const auto& f : files) {
-    cv::Mat bgr = cv::imread(f.string(), cv::IMREAD_COLOR);
-    if (bgr.empty()) throw InputError(f.string() + ": cannot read image");
-    cv::Mat rgb;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);  // PIL .convert("RGB") order
+    cv::Mat rgb = image::load_rgb(f.string());  // strict decoding, EXIF orientation as cv2.imread; RGB as PIL
     auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).clone();
     if (!frames.empty() && t.sizes() != frames.front().sizes())
       throw InputError(f.string() + ": frame size differs from the first frame of " + dir.string());

@@ -53,13 +53,12 @@ int run_face(const FaceCliOptions& o) {
   fo.face_expand_ratio = o.face_expand_ratio;
   fo.crop_expand_ratio = o.crop_expand_ratio;
   face::FaceAnalyzer fa(fo);
-  auto a = fa.analyze_file(o.image);
+  cv::Mat rgb;  // the pixels the analysis saw (emo::image: EXIF orientation applied once)
+  auto a = fa.analyze_file(o.image, &rgb);
   for (const auto& w : a.warnings) log_warn(o.image + ": " + w);
 
   std::vector<std::string> written;
   if (!o.output.empty()) {
-    cv::Mat bgr = cv::imread(o.image, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION), rgb;
-    cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
     write_png(o.output, face::draw_debug_overlay(rgb, a));
     written.push_back(o.output);
   }
@@ -92,6 +91,10 @@ int run_face(const FaceCliOptions& o) {
     j["faces"] = nlohmann::json::array();
     for (const auto& f : a.faces) {
       nlohmann::json fj{{"box", box_json(f.box)}, {"score", f.score}, {"area", f.area()}};
+      if (f.eyes >= 0) {
+        fj["eyes"] = f.eyes;
+        fj["verified"] = f.verified;
+      }
       if (f.has_kps) {
         fj["kps"] = nlohmann::json::array();
         for (const auto& k : f.kps) fj["kps"].push_back({k.x, k.y});
@@ -123,10 +126,12 @@ int run_face(const FaceCliOptions& o) {
   std::printf("detector: %s, %zu face(s)\n", a.detector.c_str(), a.faces.size());
   for (size_t i = 0; i < a.faces.size(); ++i) {
     const auto& f = a.faces[i];
-    std::printf("  %s#%zu box [%.1f, %.1f, %.1f, %.1f] score %.3f area %.0f\n", static_cast<int>(i) == a.picked ? "*" : " ", i,
+    std::printf("  %s#%zu box [%.1f, %.1f, %.1f, %.1f] score %.3f area %.0f", static_cast<int>(i) == a.picked ? "*" : " ", i,
                 f.box[0], f.box[1], f.box[2], f.box[3], f.score, f.area());
+    if (f.eyes >= 0) std::printf(" eyes %d/2 %s", f.eyes, f.verified ? "verified" : "rejected");
+    std::printf("\n");
   }
-  if (a.picked >= 0) std::printf("picked: #%d (largest area, as Hallo)\n", a.picked);
+  if (a.picked >= 0) std::printf("picked: #%d (largest area, as Hallo%s)\n", a.picked, a.detector == "haar" ? ", among verified boxes" : "");
   else std::printf("picked: none (whole image used as the face region)\n");
   std::printf("embedding: %s\n", a.has_embedding ? "512-d ArcFace (raw)" : "zeros (no face or no recognition model)");
   std::printf("landmarks: %zu (2d106det)\n", a.landmarks106.size());

@@ -19,17 +19,17 @@ struct GenerateCli {
 
 // Flags shared with `emo batch` (per-job defaults).
 void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
-  sub->add_option("--steps", p.steps, "DDIM steps (0 = preset: 40)");
-  sub->add_option("--cfg-scale", p.cfg_scale, "Classifier-free guidance scale (0 = preset: 3.5)");
+  sub->add_option("--steps", p.steps, "DDIM steps, 1-1000 (0 = preset: 40)");
+  sub->add_option("--cfg-scale", p.cfg_scale, "Classifier-free guidance scale, 1-50 (0 = preset: 3.5)");
   sub->add_option("-s,--seed", p.seed, "Noise seed (drawn on the CPU, so CPU and GPU runs start alike)");
-  sub->add_option("--fps", p.fps, "Frames per second (0 = preset: 25 hallo, 30 emo)");
-  sub->add_option("--width", p.width, "Output width = height (0 = preset: 512)");
-  sub->add_option("--height", p.height, "Output height (must equal width)");
-  sub->add_option("--pose-weight", p.pose_weight, "Weight of the full-face audio branch");
-  sub->add_option("--face-weight", p.face_weight, "Weight of the face audio branch");
-  sub->add_option("--lip-weight", p.lip_weight, "Weight of the lip audio branch");
-  sub->add_option("--speed", p.speed, "Head motion speed for EMO speed layers (speech 0.1-1.0, song 1.0-1.3)");
-  sub->add_option("--crf", p.crf, "H.264 quality (0 lossless .. 51 worst)")->check(CLI::Range(0, 51));
+  sub->add_option("--fps", p.fps, "Frames per second, 1-240 (0 = preset: 25 hallo, 30 emo)");
+  sub->add_option("--width", p.width, "Output width = height, a multiple of 64 up to 2048 (0 = preset: 512)");
+  sub->add_option("--height", p.height, "Output height (= width; either one sets both)");
+  sub->add_option("--pose-weight", p.pose_weight, "Weight of the full-face audio branch (0-10)");
+  sub->add_option("--face-weight", p.face_weight, "Weight of the face audio branch (0-10)");
+  sub->add_option("--lip-weight", p.lip_weight, "Weight of the lip audio branch (0-10)");
+  sub->add_option("--speed", p.speed, "Head motion speed for EMO speed layers, 0.1-1.3 (speech 0.1-1.0, song 1.0-1.3); models without speed layers need 1");
+  sub->add_option("--crf", p.crf, "H.264 quality (0 lossless .. 51 worst)");
   sub->add_flag("--crop", p.crop, "Non-square portrait: animate a square crop around the face (default: resize the whole image to a square, as Hallo)");
   sub->add_flag("--paste-back", p.paste_back, "Paste the animated square crop back into the original non-square image (implies --crop)");
   sub->add_flag("--require-face", p.require_face, "Fail when no face is found (default: whole image, with a warning)");
@@ -58,8 +58,12 @@ Run add_generate(CLI::App& app, GlobalOptions& g) {
   return [o, &g] {
     o->rt.threads = g.threads;
     o->req.params.write_sidecar = !o->no_sidecar;
+    // Every parameter is checked before any work: first the model-independent rules (exit 2 even when the model
+    // folder is wrong), then against the model's preset (resolving the folder reads only its configs).
+    validate(o->req.params);
     auto& cancel = install_cancel_handlers();
     auto spec = resolve_model(default_model_dir(o->model));
+    validate(o->req.params, spec.preset);
     auto pipeline = Pipeline::load(spec, o->rt);
     ProgressPrinter printer(g.quiet);
     ProgressLogGuard log_guard(printer);

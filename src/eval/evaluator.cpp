@@ -15,6 +15,7 @@
 
 #include "emo/error.h"
 #include "emo/eval.h"
+#include "emo/image.h"
 #include "emo/log.h"
 #include "eval/fsim.h"
 
@@ -96,10 +97,7 @@ Evaluator::Evaluator(EvalOptions options) : impl_(std::make_unique<Impl>()) {
     m.face = detail::FaceIdentity::open(m.opt.face_models_dir.empty() ? m.opt.weights_dir : m.opt.face_models_dir,
                                         m.face_missing);
     if (m.face && !m.opt.ref_image.empty()) {
-      cv::Mat bgr = cv::imread(m.opt.ref_image, cv::IMREAD_COLOR);
-      if (bgr.empty()) throw InputError(m.opt.ref_image + ": cannot read the F-SIM reference image");
-      cv::Mat rgb;
-      cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+      cv::Mat rgb = image::load_rgb(m.opt.ref_image);  // strict; InputError naming the file
       auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8);
       m.ref_image_emb = m.face->embed_rgb(t);
       if (!m.ref_image_emb) m.face_missing = m.opt.ref_image + ": no face found in the F-SIM reference image";

@@ -11,6 +11,7 @@
 
 #include "emo/error.h"
 #include "emo/face.h"
+#include "emo/image.h"
 #include "emo/log.h"
 #include "face/face_models.h"
 
@@ -27,7 +28,51 @@ struct FaceAnalyzer::Impl {
   int lmk_num = 106;
   mutable cv::CascadeClassifier haar;
   bool haar_ok = false;
+  mutable std::vector<cv::CascadeClassifier> eye_cascades;
 };
+
+namespace {
+
+// Haar candidate verification (docs/face.md "Haar fallback"). The thresholds were chosen on the photo set of
+// tests/unit/test_face_haar_pick.cpp (opencv-doc's pictures), for haarcascade_frontalface_alt2.
+constexpr double kLevelWeightBase = 55.0;  // detectMultiScale3 level weights of alt2 candidates: ~54.7 .. 58.6
+constexpr double kEyeBonus = 0.75;         // per side (left / right) on which an eye is found
+constexpr double kAcceptScore = 1.25;      // (weight - base) + bonus * sides >= this: a face
+
+// Sides (0, 1 or 2) of the box's upper part on which an eye cascade finds an eye at a plausible place. The box's
+// upper 60 % is resampled to 160 x 96 so that small faces (40 px) still show the cascades 20 px eyes.
+int eye_sides(std::vector<cv::CascadeClassifier>& cascades, const cv::Mat& gray, const cv::Rect& box) {
+  cv::Rect up = cv::Rect(box.x, box.y, box.width, box.height * 6 / 10) & cv::Rect(0, 0, gray.cols, gray.rows);
+  if (up.width < 8 || up.height < 8 || cascades.empty()) return 0;
+  cv::Mat roi;
+  cv::resize(gray(up), roi, cv::Size(160, 96), 0, 0, cv::INTER_LINEAR);
+  cv::equalizeHist(roi, roi);
+  bool left = false, right = false;
+  for (auto& c : cascades) {
+    std::vector<cv::Rect> eyes;
+    c.detectMultiScale(roi, eyes, 1.1, 3, 0, cv::Size(16, 16), cv::Size(72, 72));
+    for (const auto& e : eyes) {
+      const int cx = e.x + e.width / 2, cy = e.y + e.height / 2;
+      if (cy < 30 || cy > 85) continue;  // eyes sit at 30 - 50 % of a Haar face box's height
+      if (cx >= 16 && cx <= 72) left = true;
+      else if (cx >= 88 && cx <= 144) right = true;
+    }
+  }
+  return static_cast<int>(left) + static_cast<int>(right);
+}
+
+// The face to use: Hallo's largest box, among the verified candidates when the Haar fallback checked them.
+int pick_face(const std::vector<Detection>& faces) {
+  bool checked = false;
+  for (const auto& f : faces) checked = checked || f.eyes >= 0;
+  if (!checked) return detail::hallo_pick(faces);
+  int best = -1;
+  for (size_t i = 0; i < faces.size(); ++i)
+    if (faces[i].verified && (best < 0 || faces[i].area() > faces[best].area())) best = static_cast<int>(i);
+  return best;
+}
+
+}  // namespace
 
 FaceAnalyzer::FaceAnalyzer(FaceOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(opts);
@@ -52,6 +97,12 @@ FaceAnalyzer::FaceAnalyzer(FaceOptions opts) : impl_(std::make_unique<Impl>()) {
   if (!I.det && !I.opts.haar_cascade.empty() && std::filesystem::exists(I.opts.haar_cascade)) {
     I.haar_ok = I.haar.load(I.opts.haar_cascade);
     if (!I.haar_ok) log_warn("face analysis: cannot load Haar cascade " + I.opts.haar_cascade);
+    for (const auto& path : I.opts.haar_eye_cascades) {
+      cv::CascadeClassifier c;
+      if (std::filesystem::exists(path) && c.load(path)) I.eye_cascades.push_back(std::move(c));
+    }
+    if (I.haar_ok && I.eye_cascades.empty())
+      log_warn("face analysis: no eye cascade (opencv-data): Haar face candidates cannot be verified");
   }
 }
 
@@ -65,9 +116,9 @@ std::vector<Detection> FaceAnalyzer::detect(const cv::Mat& bgr) const {
   if (I.det) return detail::detect_scrfd(*I.det, bgr, I.opts.det_thresh, I.opts.nms_thresh);
   std::vector<Detection> out;
   if (!I.haar_ok) return out;
-  cv::Mat gray;
-  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
-  cv::equalizeHist(gray, gray);
+  cv::Mat raw_gray, gray;
+  cv::cvtColor(bgr, raw_gray, cv::COLOR_BGR2GRAY);
+  cv::equalizeHist(raw_gray, gray);
   std::vector<cv::Rect> rects;
   std::vector<int> levels;
   std::vector<double> weights;
@@ -82,6 +133,12 @@ std::vector<Detection> FaceAnalyzer::detect(const cv::Mat& bgr) const {
     d.box = cv::Vec4f(static_cast<float>(r.x), static_cast<float>(r.y), static_cast<float>(r.x + r.width),
                       static_cast<float>(r.y + r.height));
     d.score = static_cast<float>(weights[i]);  // Haar level weight, not a probability
+    if (!I.eye_cascades.empty()) {
+      // Verification: the candidate's level weight plus eyes found inside it. Picking the largest box alone chose
+      // false positives (a football shirt next to a small face; see docs/face.md).
+      d.eyes = eye_sides(I.eye_cascades, raw_gray, r);
+      d.verified = (weights[i] - kLevelWeightBase) + kEyeBonus * d.eyes >= kAcceptScore;
+    }
     out.push_back(d);
   }
   return out;
@@ -188,7 +245,7 @@ PortraitAnalysis FaceAnalyzer::analyze_rgb(const cv::Mat& rgb_in, const std::vec
   if (mediapipe) mp = *mediapipe;
   if (o.square_crop && rgb.cols != rgb.rows) {
     auto faces = detect(bgr);
-    int p = detail::hallo_pick(faces);
+    int p = pick_face(faces);
     cv::Vec4f box = p >= 0 ? faces[p].box : cv::Vec4f(0, 0, static_cast<float>(rgb.cols), static_cast<float>(rgb.rows));
     a.crop = square_crop_around(rgb.cols, rgb.rows, box, p >= 0 ? o.crop_expand_ratio : 1.0);
     rgb = rgb(a.crop.rect).clone();
@@ -201,11 +258,15 @@ PortraitAnalysis FaceAnalyzer::analyze_rgb(const cv::Mat& rgb_in, const std::vec
   a.height = rgb.rows;
   a.detector = I.det ? "scrfd" : I.haar_ok ? "haar" : "none";
   a.faces = detect(bgr);
-  a.picked = detail::hallo_pick(a.faces);
+  a.picked = pick_face(a.faces);
   a.embedding.assign(512, 0.f);
   if (a.picked < 0) {
-    if (o.require_face) throw InputError("face analysis: no face found in the image (detector: " + a.detector + ")");
-    a.warnings.push_back("no face found (detector: " + a.detector + "): the whole image is used as the face region");
+    const std::string rejected =
+        a.faces.empty() ? "" : "; " + std::to_string(a.faces.size()) + " candidate(s) failed verification";
+    if (o.require_face)
+      throw InputError("face analysis: no face found in the image (detector: " + a.detector + rejected + ")");
+    a.warnings.push_back("no face found (detector: " + a.detector + rejected +
+                         "): the whole image is used as the face region");
   } else {
     const Detection& f = a.faces[a.picked];
     if (I.rec) {
@@ -248,12 +309,11 @@ PortraitAnalysis FaceAnalyzer::analyze_rgb(const cv::Mat& rgb_in, const std::vec
   return a;  // callers report a.warnings (with the file name)
 }
 
-PortraitAnalysis FaceAnalyzer::analyze_file(const std::string& path) const {
-  // PIL's Image.open(...).convert("RGB") (Hallo) ignores EXIF orientation: do the same.
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-  if (bgr.empty()) throw InputError(path + ": cannot read the image");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+PortraitAnalysis FaceAnalyzer::analyze_file(const std::string& path, cv::Mat* rgb_out) const {
+  // emo::image: strict decoding (a truncated or corrupt file is an InputError) and the EXIF orientation applied
+  // once, so analysis, crop and paste-back all see these upright pixels (Hallo's PIL ignores EXIF: docs/face.md).
+  cv::Mat rgb = image::load_rgb(path);
+  if (rgb_out) *rgb_out = rgb;
   std::vector<cv::Point2d> mp;
   if (!impl_->opts.mediapipe_landmarks.empty())
     mp = read_mediapipe_landmarks(impl_->opts.mediapipe_landmarks, rgb.cols, rgb.rows);

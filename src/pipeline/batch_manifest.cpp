@@ -173,22 +173,9 @@ void apply_override(GenerateParams& p, const std::string& key, const std::string
   }
 }
 
-void validate_params(const GenerateParams& p) {
-  auto need = [](bool ok, const std::string& what) {
-    if (!ok) throw UsageError(what);
-  };
-  need(p.steps >= 0 && p.steps <= 1000, "steps: expected 0 (preset) to 1000, got " + std::to_string(p.steps));
-  need(std::isfinite(p.cfg_scale) && p.cfg_scale >= 0, "cfg_scale: expected a number >= 0 (0 = preset)");
-  need(p.fps >= 0 && p.fps <= 240, "fps: expected 0 (preset) to 240, got " + std::to_string(p.fps));
-  need(p.width >= 0 && p.width % 8 == 0, "width: expected 0 (preset) or a positive multiple of 8, got " + std::to_string(p.width));
-  need(p.height >= 0 && p.height % 8 == 0, "height: expected 0 (preset) or a positive multiple of 8, got " + std::to_string(p.height));
-  for (auto [name, v] : {std::pair<const char*, double>{"pose_weight", p.pose_weight},
-                         {"face_weight", p.face_weight}, {"lip_weight", p.lip_weight}})
-    need(std::isfinite(v) && v >= 0, std::string(name) + ": expected a number >= 0");
-  need(std::isfinite(p.speed) && p.speed > 0, "speed: expected a number > 0");
-  need(p.crf >= 0 && p.crf <= 51, "crf: expected 0 to 51, got " + std::to_string(p.crf));
-  need(std::isfinite(p.max_audio_seconds) && p.max_audio_seconds > 0, "max_audio_seconds: expected a number > 0");
-}
+// The model-independent rules of emo::validate (src/pipeline/validate.cpp); the preset-dependent ones run per
+// job in run_batch, where the model's preset is known.
+void validate_params(const GenerateParams& p) { emo::validate(p); }
 
 namespace {
 
@@ -398,11 +385,7 @@ Manifest parse_manifest_text(const std::string& text, const std::string& name, c
       std::string e = ext_of(r.output);
       if (e != ".mp4" && e != ".mkv") problems.push_back("output '" + r.output + "' must end in .mp4 or .mkv");
     }
-    try {
-      validate_params(r.params);
-    } catch (const UsageError& e) {
-      problems.push_back(e.what());
-    }
+    for (auto& prob : parameter_problems(r.params)) problems.push_back(prob);
     Job job;
     job.line = r.line;
     job.request.image = r.image.empty() ? "" : resolve(base_dir, r.image);

@@ -146,6 +146,19 @@ BatchSummary run_batch(const Manifest& manifest, const PipelineFactory& make_pip
       if (chk.reason != "no output yet") log_info(tag + ": incomplete (" + chk.reason + "), rendering again");
     }
 
+    // Parameters against the model's preset, before the model is loaded and before any work on this job.
+    try {
+      if (opt.preset) emo::validate(rq.params, *opt.preset);
+      else emo::validate(rq.params);
+    } catch (const UsageError& e) {
+      r.status = JobStatus::kFailed;
+      r.error = e.what();
+      r.error_code = static_cast<int>(ExitCode::kUsage);
+      log(LogLevel::kError, tag + ": failed: " + r.error);
+      finish(r);
+      continue;
+    }
+
     std::string missing = missing_input(rq);
     if (!missing.empty()) {
       r.status = JobStatus::kFailed;

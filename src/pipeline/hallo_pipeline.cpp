@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -79,19 +80,18 @@ class HalloPipeline final : public Pipeline {
     const auto t_start = Clock::now();
     const auto& pre = spec_.preset;
     const auto& p = req.params;
-    const int size = p.width > 0 ? p.width : pre.width;
-    if ((p.height > 0 ? p.height : pre.height) != size) throw UsageError("--width and --height must be equal (square portraits)");
-    if (size % 64 != 0 && size % 8 != 0) throw UsageError("--width must be a multiple of 8");
-    const int fps = p.fps > 0 ? p.fps : pre.fps;
-    const int steps = p.steps > 0 ? p.steps : pre.steps;
-    const double cfg = p.cfg_scale > 0 ? p.cfg_scale : pre.cfg_scale;
+    const EffectiveParams eff = validate(p, pre);  // every bad value in one UsageError, before any work
+    const int size = eff.size, fps = eff.fps, steps = eff.steps;
+    const double cfg = eff.cfg_scale;
     const int64_t F = pre.clip_frames, M = pre.motion_frames;
-    if (cfg < 1.0) throw UsageError("--cfg-scale must be >= 1");
     if (req.output.empty()) throw UsageError("no output path given");
     if (!fs::exists(req.image)) throw InputError(req.image + ": no such image file");
     if (!fs::exists(req.audio)) throw InputError(req.audio + ": no such audio file");
     auto out_dir = fs::path(req.output).parent_path();
     if (!out_dir.empty() && !fs::is_directory(out_dir)) throw OutputError(req.output + ": output folder does not exist");
+    if (fs::is_directory(req.output)) throw OutputError(req.output + ": is a directory");
+    if (p.write_sidecar && fs::is_directory(pipeline::sidecar_path(req.output)))
+      throw OutputError(pipeline::sidecar_path(req.output) + ": the sidecar's name is taken by a directory");
 
     std::map<std::string, double> timings;
     auto report = [&](const std::string& stage, int cur, int total, int clip = 0, int clips = 0) {
@@ -187,7 +187,7 @@ class HalloPipeline final : public Pipeline {
     timings["encode"] = t_encode;
     check_cancel();
     auto tf = Clock::now();
-    writer.finish();
+    writer.close();  // complete, but still under its temporary name until the sidecar is written too
     timings["encode"] += seconds_since(tf);
 
     GenerateResult res;
@@ -195,6 +195,7 @@ class HalloPipeline final : public Pipeline {
     res.frames = static_cast<int>(written);
     res.seconds_of_video = static_cast<double>(written) / fps;
     res.elapsed_s = seconds_since(t_start);
+    std::unique_ptr<util::AtomicFile> sidecar_file;
     if (p.write_sidecar) {
       nlohmann::json side = params_json;
       side["output"] = req.output;
@@ -213,7 +214,16 @@ class HalloPipeline final : public Pipeline {
       side["timings_s"]["load"] = load_seconds_;
       side["timings_s"]["total"] = res.elapsed_s;
       res.sidecar = pipeline::sidecar_path(req.output);
-      pipeline::write_json_atomic(res.sidecar, side);
+      sidecar_file = pipeline::write_json_pending(res.sidecar, side);
+    }
+    // Everything the job promised is written: only now do the final names appear, sidecar first. If either
+    // rename fails, nothing is left under the final names (the writer removes its file when destroyed).
+    if (sidecar_file) sidecar_file->commit();
+    try {
+      writer.commit();
+    } catch (...) {
+      if (sidecar_file) std::remove(res.sidecar.c_str());
+      throw;
     }
     report("done", 1, 1);
     return res;
@@ -238,12 +248,10 @@ class HalloPipeline final : public Pipeline {
     fo.square_crop = crop;
     face::FaceAnalyzer analyzer(fo);
     auto pr = std::make_shared<Portrait>();
-    pr->analysis = analyzer.analyze_file(path);
+    cv::Mat rgb;  // decoded once (emo::image): the analysis, its crop and paste-back share these upright pixels
+    pr->analysis = analyzer.analyze_file(path, &rgb);
     for (const auto& w : pr->analysis.warnings) log_warn(path + ": " + w);
-    if (pr->analysis.crop.cropped()) {
-      cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
-      cv::cvtColor(bgr, pr->original_rgb, cv::COLOR_BGR2RGB);
-    }
+    if (pr->analysis.crop.cropped()) pr->original_rgb = rgb;
     auto t = face::to_hallo_inputs(pr->analysis);  // exactly hallo's preprocess tensors
     pr->pixels = t.ref_image.unsqueeze(0);                                          // [1, 3, S, S] in [-1, 1]
     pr->face_region = t.face_mask.unsqueeze(0);                                     // [1, 3, S, S] in [0, 1]

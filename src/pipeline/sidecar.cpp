@@ -37,6 +37,14 @@ std::string sidecar_path(const std::string& video_path) {
   return video_path + ".json";
 }
 
+std::unique_ptr<util::AtomicFile> write_json_pending(const std::string& path, const nlohmann::json& j) {
+  auto f = std::make_unique<util::AtomicFile>(path);
+  std::string s = j.dump(2) + "\n";
+  f->write(s.data(), s.size());
+  f->close();
+  return f;
+}
+
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {
   util::AtomicFile f(path);
   std::string s = j.dump(2) + "\n";

@@ -1,7 +1,10 @@
 // Reproducibility records: fast content hashes of model files and the OUT.json sidecar.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
+
+#include "util/atomic_file.h"
 
 namespace emo::pipeline {
 
@@ -13,5 +16,8 @@ std::string sidecar_path(const std::string& video_path);
 
 // Writes JSON atomically (temp + rename). Throws OutputError.
 void write_json_atomic(const std::string& path, const nlohmann::json& j);
+// Writes JSON to a temporary file beside `path` and closes it, without renaming: the caller commit()s it once
+// everything else the job promised is written too (destroying it uncommitted removes the file).
+std::unique_ptr<util::AtomicFile> write_json_pending(const std::string& path, const nlohmann::json& j);
 
 }  // namespace emo::pipeline

@@ -37,11 +37,17 @@ void AtomicFile::write(const void* data, size_t n) {
   if (n && std::fwrite(data, 1, n, f_) != n) throw OutputError(final_ + ": write failed: " + std::strerror(errno));
 }
 
-void AtomicFile::commit() {
+void AtomicFile::close() {
+  if (!f_) return;
   if (std::fflush(f_) != 0) throw OutputError(final_ + ": flush failed: " + std::strerror(errno));
   ::fsync(fileno(f_));
-  std::fclose(f_);
+  const int rc = std::fclose(f_);
   f_ = nullptr;
+  if (rc != 0) throw OutputError(final_ + ": closing " + temp_ + " failed: " + std::strerror(errno));
+}
+
+void AtomicFile::commit() {
+  close();
   commit_rename(temp_, final_);
   committed_ = true;
 }

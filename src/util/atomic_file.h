@@ -16,7 +16,8 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   void write(const void* data, size_t n);  // throws OutputError
-  void commit();                           // flush, fsync, rename onto the final name
+  void close();                            // flush, fsync, close; the file stays under temp_path()
+  void commit();                           // close() if needed, then rename onto the final name
   const std::string& temp_path() const { return temp_; }
 
  private:

@@ -36,6 +36,7 @@ AudioSource::AudioSource(const std::string& path, int stream_index) : path_(path
   int rc = avcodec_parameters_to_context(dec_.get(), fmt_->streams[stream_]->codecpar);
   if (rc < 0) throw InputError(path + ": bad audio stream parameters: " + av_error(rc));
   dec_->pkt_timebase = fmt_->streams[stream_]->time_base;
+  dec_->err_recognition |= AV_EF_CRCCHECK | AV_EF_EXPLODE;  // as emo::audio::decode_audio: damage is an error
   rc = avcodec_open2(dec_.get(), codec, nullptr);
   if (rc < 0) throw InputError(path + ": cannot open the audio decoder (" + codec->name + "): " + av_error(rc));
   if (dec_->sample_rate <= 0) throw InputError(path + ": audio stream has no sample rate");

@@ -70,7 +70,8 @@ struct VideoWriter::Impl {
   int64_t frames = 0;
   int64_t audio_samples = 0;  // samples sent to the AAC encoder
   bool file_created = false;
-  bool finished = false;
+  bool closed = false;     // trailer written, file closed, still under temp_path
+  bool finished = false;   // renamed onto final_path
   bool failed = false;
 
   ~Impl() { abort(); }
@@ -320,7 +321,7 @@ struct VideoWriter::Impl {
   }
 
   void check_writable() {
-    if (finished) throw OutputError(final_path + ": write after finish()");
+    if (finished || closed) throw OutputError(final_path + ": write after finish()");
     if (failed) throw OutputError(final_path + ": write after an earlier error");
   }
 
@@ -343,7 +344,7 @@ struct VideoWriter::Impl {
     pump_audio(false);
   }
 
-  void finish() {
+  void close() {
     check_writable();
     if (frames == 0) fail("no frames were written", 0);
     pump_audio(true);
@@ -353,6 +354,15 @@ struct VideoWriter::Impl {
     if (rc < 0) fail("cannot finish the container", rc);
     rc = avio_closep(&oc->pb);
     if (rc < 0) fail("cannot close " + temp_path, rc);
+    closed = true;
+    oc.reset();
+    venc.reset();
+    aenc.reset();
+  }
+
+  void commit() {
+    if (finished) return;
+    if (!closed) throw OutputError(final_path + ": commit() before close()");
     try {
       util::commit_rename(temp_path, final_path);
     } catch (...) {
@@ -361,9 +371,6 @@ struct VideoWriter::Impl {
     }
     finished = true;
     file_created = false;
-    oc.reset();
-    venc.reset();
-    aenc.reset();
   }
 };
 
@@ -388,7 +395,12 @@ void VideoWriter::write(const uint8_t* rgb, int width, int height, std::ptrdiff_
   impl_->write_rgb(rgb, width, height, stride_bytes);
 }
 
-void VideoWriter::finish() { impl_->finish(); }
+void VideoWriter::finish() {
+  impl_->close();
+  impl_->commit();
+}
+void VideoWriter::close() { impl_->close(); }
+void VideoWriter::commit() { impl_->commit(); }
 int64_t VideoWriter::frames_written() const { return impl_->frames; }
 int VideoWriter::width() const { return impl_->width; }
 int VideoWriter::height() const { return impl_->height; }

@@ -329,3 +329,44 @@ TEST(AudioDecode, TooLong) {
 }
 
 }  // namespace
+
+// Issue 16: a file whose decoding reports errors is refused (it used to be accepted while fewer than half of
+// its packets failed), and so is a WAV cut short (libavformat clamps its data chunk to the file, silently).
+TEST(AudioDecode, TruncatedWavIsRefused) {
+  auto pcm = sine(440, 16000, 1, 2.0);
+  const auto path = (temp_dir() / "cut.wav").string();
+  emo::audio::write_wav_pcm16(path, pcm, 16000, 1);
+  const auto full = fs::file_size(path);
+  fs::resize_file(path, full / 2);
+  expect_input_error(path, "truncated");
+  fs::remove(path);
+}
+
+TEST(AudioDecode, AFewDamagedPacketsAreEnoughToRefuse) {
+  // FLAC carries a CRC per frame; damage a few bytes in the middle of a 3 s file (~1 packet in 30).
+  auto pcm = sine(440, 44100, 1, 3.0);
+  const auto path = (temp_dir() / "damaged.flac").string();
+  if (!encode_with_libav(path, "flac", pcm, 44100, 1)) GTEST_SKIP() << "no flac encoder";
+  EXPECT_NO_THROW(decode_audio(path));  // intact, it decodes
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);
+  f.seekp(0);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.close();
+  expect_input_error(path, "undecodable");
+  fs::remove(path);
+}
+
+TEST(AudioDecode, AStreamedWavWithoutSizesIsNotJudgedTruncated) {
+  // A WAV written to a pipe keeps 0xFFFFFFFF sizes: not a truncated file.
+  auto pcm = sine(440, 16000, 1, 1.0);
+  const auto path = (temp_dir() / "streamed.wav").string();
+  emo::audio::write_wav_pcm16(path, pcm, 16000, 1);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(40);
+  f.write("\xff\xff\xff\xff", 4);
+  f.close();
+  EXPECT_NO_THROW(decode_audio(path));
+  fs::remove(path);
+}
