@@ -1,5 +1,6 @@
 // emo bench: per-stage timings (mean ± stddev) and peak memory; --tiny benchmarks a generated tiny model.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
