@@ -117,6 +117,7 @@ int run_download(DownloadCli& o, const GlobalOptions& g) {
 
   // The same check as `emo inspect DIR`, then what `emo generate` will require of the folder.
   print_model_folder(o.dir, scan_model_folder(o.dir));
+  std::fflush(stdout);  // the list before any error line on stderr
   try {
     resolve_model(o.dir);
   } catch (const ModelError& e) {
