@@ -179,6 +179,8 @@ ImageHeader png_check(const std::string& bytes, const std::string& name) {
     }
   }
   if (!ihdr) bad(name, "not a valid PNG (no IHDR chunk)");
+  // The size limit is reported before truncation: a header announcing 100 Mpx is refused for that.
+  if (static_cast<int64_t>(h.width) * h.height > kMaxPixels) return h;
   if (!iend) bad(name, "truncated PNG (no IEND chunk: the file was cut short)");
   if (!idat) bad(name, "corrupt PNG (no image data)");
   return h;
