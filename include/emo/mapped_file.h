@@ -26,4 +26,10 @@ class MappedFile {
   std::string path_;
 };
 
+// Loading: drops the resident pages of [p, p + n) when (and only when) the range lies inside a live MappedFile
+// (a read-only private file mapping: the data stays valid and is read again from the file if touched). Called
+// after a tensor has been copied into a module, so a checkpoint is never resident beside the weights built from
+// it. Any other memory is left alone. Returns the bytes advised.
+size_t release_mapped_pages(const void* p, size_t n);
+
 }  // namespace emo::io

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "emo/error.h"
+#include "emo/mapped_file.h"
 
 namespace emo::io {
 
@@ -67,7 +68,11 @@ LoadReport load_module(torch::nn::Module& module, const StateDict& sd, const Loa
       report.mismatched.push_back(key + ": file " + shape_str(src.sizes()) + " vs module " + shape_str(target.sizes()));
       return;
     }
-    target.copy_(src.to(target.device(), target.scalar_type()));
+    target.copy_(src);  // converts dtype and device in one step (no intermediate copy)
+    // A tensor read from a memory-mapped checkpoint: its pages are not needed any more (peak memory = the weights,
+    // not the weights plus the file).
+    if (src.device().is_cpu() && src.is_contiguous())
+      release_mapped_pages(src.data_ptr(), static_cast<size_t>(src.nbytes()));
     ++report.loaded;
   };
   for (auto& p : module.named_parameters(/*recurse=*/true)) handle(p.key(), p.value());

@@ -36,4 +36,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return out_proj_->forward(merge_heads(o));                // [B, Lq, query_dim]
 }
 
+torch::Tensor AttentionImpl::forward_with_kv(const torch::Tensor& x, const torch::Tensor& k_ref,
+                                             const torch::Tensor& v_ref) {
+  auto q = split_heads(to_q->forward(x), config_.heads);                                    // [B, H, Lq, D]
+  auto k = split_heads(torch::cat({to_k->forward(x), k_ref}, 1), config_.heads);            // [B, H, Lq + Lr, D]
+  auto v = split_heads(torch::cat({to_v->forward(x), v_ref}, 1), config_.heads);            // [B, H, Lq + Lr, D]
+  auto o = compat::attention(q, k, v);                                                      // [B, H, Lq, D]
+  return out_proj_->forward(merge_heads(o));                                                // [B, Lq, query_dim]
+}
+
 }  // namespace emo::nn

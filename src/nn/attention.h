@@ -23,6 +23,9 @@ class AttentionImpl : public torch::nn::Module {
   explicit AttentionImpl(const AttentionConfig& config);
   // x [B, Lq, query_dim]; context [B, Lk, cross_dim] (undefined = self-attention on x) -> [B, Lq, query_dim]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context = {});
+  // Reference attention with the reference tokens' keys/values projected once per clip: the same as
+  // forward(x, cat([x, ref], 1)) with k_ref = to_k(ref), v_ref = to_v(ref) [B, Lr, inner] (projections are per token).
+  torch::Tensor forward_with_kv(const torch::Tensor& x, const torch::Tensor& k_ref, const torch::Tensor& v_ref);
   const AttentionConfig& config() const { return config_; }
 
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};

@@ -90,8 +90,8 @@ std::unique_ptr<Networks> Networks::build(const std::string& unet_config_path, c
   auto ucfg = models::UNet3DConditionModelConfig::from_json(unet_config, kwargs);
   ucfg.read_widths_from(net, "denoising_unet.");
   n->unet = models::UNet3DConditionModel(ucfg);
+  n->unet->to(device, dtype);  // first: the file's tensors are then converted once, straight into place
   io::load_module(*n->unet, net, {"denoising_unet.", true, {}, src});
-  n->unet->to(device, dtype);
 
   n->face_locator = models::FaceLocator(detect_face_locator(net, "face_locator."));
   io::load_module(*n->face_locator, net, {"face_locator.", true, {}, src});

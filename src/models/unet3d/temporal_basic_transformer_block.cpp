@@ -45,17 +45,25 @@ std::pair<torch::Tensor, torch::Tensor> TemporalBasicTransformerBlockImpl::forwa
     auto bank = bank_.to(x.dtype()).view({b, bank_.size(0) / b, l, c});  // [B, 1 + M, L, C]
     // hallo: rearrange(d, "(b s) l c -> b s l c")[:, 0].repeat(1, f, 1, 1) -> "(b t) l c". torch's repeat TILES the
     // B reference images, so frame row r reads the reference of CFG half r % B (not r // F). Reproduced as is.
-    auto ref = bank.select(1, 0).repeat({video_length, 1, 1});  // [(F B), L, C] tiled
+    // The reference tokens' keys and values are constant within a clip: projected once per bank, not per step
+    // and frame (keys = cat([own tokens, reference]) projects per token, so this is the same product).
+    if (!ref_k_.defined() || ref_k_.size(0) != b || ref_k_.scalar_type() != x.scalar_type()) {
+      auto ref0 = bank.select(1, 0);                              // [B, L, C]
+      ref_k_ = attn1->to_k->forward(ref0);                        // [B, L, inner]
+      ref_v_ = attn1->to_v->forward(ref0);
+    }
+    auto rk = ref_k_.repeat({video_length, 1, 1});                // [(F B), L, inner] tiled
+    auto rv = ref_v_.repeat({video_length, 1, 1});
     motion = bank.slice(1, 1);                                    // [B, M, L, C]
-    auto kv = torch::cat({normed, ref}, 1);                       // [(B F), 2L, C]: own tokens, then reference
     if (cfg) {
-      // Unconditional half (first rows): plain self-attention, overwriting the reference-attention result.
+      // Unconditional half (first rows): plain self-attention only (hallo computes reference attention for these
+      // rows too, then overwrites it with this result).
       const auto half = n / 2;
       auto uc = attn1->forward(normed.slice(0, 0, half));
-      auto co = attn1->forward(normed.slice(0, half), kv.slice(0, half));
+      auto co = attn1->forward_with_kv(normed.slice(0, half), rk.slice(0, half), rv.slice(0, half));
       h = torch::cat({uc, co}, 0) + x;
     } else {
-      h = attn1->forward(normed, kv) + x;
+      h = attn1->forward_with_kv(normed, rk, rv) + x;
     }
   } else {
     h = attn1->forward(normed) + x;  // empty bank: keys/values are the frame's own tokens only

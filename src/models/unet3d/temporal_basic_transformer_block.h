@@ -31,7 +31,10 @@ class TemporalBasicTransformerBlockImpl : public torch::nn::Module {
 
   // ReferenceNet bank of the paired writer block: [B * (1 + M), L, C] (per CFG half: reference image, then the M
   // motion frames), already rounded through fp16 as ReferenceAttentionControl.update() does. Undefined = no bank.
-  void set_bank(const torch::Tensor& bank) { bank_ = bank; }
+  void set_bank(const torch::Tensor& bank) {
+    bank_ = bank;
+    ref_k_ = ref_v_ = torch::Tensor();
+  }
   const torch::Tensor& bank() const { return bank_; }
   int64_t width() const { return config_.dim; }
 
@@ -42,6 +45,7 @@ class TemporalBasicTransformerBlockImpl : public torch::nn::Module {
  private:
   TemporalBasicTransformerBlockConfig config_;
   torch::Tensor bank_;
+  torch::Tensor ref_k_, ref_v_;  // [B, L, inner]: attn1's keys/values of the reference tokens, once per bank (clip)
 };
 TORCH_MODULE(TemporalBasicTransformerBlock);
 
