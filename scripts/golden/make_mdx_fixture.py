@@ -19,6 +19,7 @@ Usage (a separate venv, not the project's):
 
 Writes into --out:
   model.onnx          the stand-in (random weights, seed 0)
+  identity.onnx       an Identity graph with the same signature (emo's unit tests: separation = STFT -> iSTFT)
   mix.wav             9 s stereo 44.1 kHz 16-bit synthetic input (tones + noise bursts + a chirp): three chunks,
                       the last one partial
   vocals.wav          the file audio-separator wrote (16-bit: the full-length check, 1 LSB = 3.1e-5)
@@ -129,6 +130,17 @@ def make_model(path, seed=0):
                       do_constant_folding=True)
 
 
+def make_identity(path):
+    """A graph that returns its input: the separator is then STFT -> iSTFT, for emo's chunking unit tests."""
+    import onnx
+    from onnx import TensorProto, helper
+    shape = ["batch", 4, 3072, 256]
+    g = helper.make_graph([helper.make_node("Identity", ["input"], ["output"], name="identity")], "identity",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)]), path)
+
+
 def make_mix(path, sr=44100, seconds=9.0, seed=1):
     import soundfile as sf
     rng = np.random.default_rng(seed)
@@ -215,6 +227,7 @@ def main():
     assert sr == 44100 and written.shape[1] == 2
     shutil.copy(os.path.join(out_dir, outputs[0]), os.path.join(args.out, "vocals.wav"))
     shutil.copy(model_path, os.path.join(args.out, "model.onnx"))
+    make_identity(os.path.join(args.out, "identity.onnx"))
 
     n = captured["demix"].shape[1]
     crop = 4096
