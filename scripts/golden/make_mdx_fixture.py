@@ -11,7 +11,7 @@ audio-separator finds a model's parameters by the MD5 of the file in UVR's model
 use); this script writes those lists into the model folder itself, registering the stand-in's hash with Kim_Vocal_2's
 parameters (compensate 1.009, dim_f 3072, dim_t 2**8, n_fft 7680, primary stem Vocals), so nothing is downloaded.
 
-Usage (a separate venv, not the project's):
+Usage (a separate venv, not the project's; the ffmpeg CLI on PATH, as Hallo needs it):
   python3 -m venv /work/venv-sep
   /work/venv-sep/bin/pip install audio-separator==0.17.2 onnxruntime onnx safetensors numpy==1.26.4 \
       librosa==0.10.2.post1
@@ -31,6 +31,9 @@ Writes into --out:
       spec_in_crop    [1, 4, 64, 16] float32: the first chunk's model input, bins 1024..1087, frames 100..115
                       (after the 3 low bins are zeroed)
       spec_out_crop   same crop of onnxruntime's output for the whole first chunk
+      speech_16k_crop.<s> [4096] float32: what Hallo feeds wav2vec2 from that stem (`ffmpeg -y -v error -i
+                      vocals.wav -ar 16000 vocals-16k.wav`, then librosa.load(sr=16000)), from sample <s>
+      speech_16k_len  [1] its length
   config.json         parameters and versions
 """
 import argparse
@@ -238,6 +241,17 @@ def main():
     for s0 in starts:
         tensors[f"demix_crop.{s0}"] = captured["demix"][:, s0:s0 + crop]
         tensors[f"vocals_float_crop.{s0}"] = captured["vocals_float"][s0:s0 + crop]
+    # Hallo's next step (hallo/utils/util.py resample_audio + AudioProcessor.preprocess): ffmpeg -ar 16000 on the
+    # written stem, then librosa.load(sr=16000) (mono)
+    import librosa
+    import subprocess
+    v16 = os.path.join(work, "vocals-16k.wav")
+    subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", os.path.join(out_dir, outputs[0]), "-ar", "16000", v16], check=True)
+    speech, _ = librosa.load(v16, sr=16000)
+    speech_starts = [0, len(speech) // 2, len(speech) - crop]
+    for s0 in speech_starts:
+        tensors[f"speech_16k_crop.{s0}"] = speech[s0:s0 + crop].astype(np.float32)
+    tensors["speech_16k_len"] = np.array([len(speech)], np.int64)
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     save_file(tensors, os.path.join(args.out, "expected.safetensors"))
     cfg = {
@@ -248,7 +262,8 @@ def main():
         "normalization_threshold": 0.9, "output_file": outputs[0],
         "model": {"arch": "ConvTDFNet", "dim_c": 4, "dim_f": 3072, "dim_t": 256, "g": 4, "k": 3, "l": 1, "bn": 256,
                   "num_blocks": 5, "bias": False, "opset": 11, "seed": 0},
-        "shapes": {k: list(v.shape) for k, v in tensors.items()}, "num_samples": int(n), "crop_starts": starts,
+        "shapes": {k: list(v.shape) for k, v in tensors.items()}, "num_samples": int(n), "crop_starts": starts, "speech_starts": speech_starts,
+        "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0],
         "demix_absmax": float(tensors["demix_absmax"][0]), "mix_absmax": float(tensors["mix_absmax"][0]),
     }
     json.dump(cfg, open(os.path.join(args.out, "config.json"), "w"), indent=1)

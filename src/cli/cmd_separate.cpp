@@ -9,12 +9,14 @@
 #include "cli/commands.h"
 #include "emo/error.h"
 #include "emo/separator.h"
+#include "util/atomic_file.h"
 
 namespace emo::cli {
 
 namespace {
 struct SeparateOptions {
   std::string input, output, model, device = "cpu";
+  std::string speech_f32;  // optional: the 16 kHz mono samples Hallo feeds to wav2vec2, raw float32
 };
 
 std::string lower_ext(const std::string& p) {
@@ -46,6 +48,12 @@ int run_separate(SeparateOptions o) {
   auto stem = sep.separate(mix);
   auto pcm = audio::stem_to_int16(stem);
   audio::write_stem_wav(o.output, pcm, p.sample_rate);
+  if (!o.speech_f32.empty()) {  // Hallo's next step: ffmpeg -ar 16000, librosa.load(sr=16000) (mono)
+    const auto speech = audio::hallo_vocals_16k(pcm, p.sample_rate);
+    util::AtomicFile f(o.speech_f32);
+    f.write(speech.data(), speech.size() * sizeof(float));
+    f.commit();
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("wrote {} in {:.1f} s", o.output, secs);
   return 0;
@@ -61,6 +69,8 @@ Run add_separate(CLI::App& app, GlobalOptions&) {
   sub->add_option("-m,--model", o->model,
                   "Model folder holding audio_separator/Kim_Vocal_2.onnx, or the .onnx file (default: $EMO_MODEL_DIR, else pretrained_models)");
   sub->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--speech-f32", o->speech_f32,
+                  "Also write the 16 kHz mono samples wav2vec2 gets from this stem in Hallo (ffmpeg -ar 16000, librosa.load), as raw float32");
   return [o] { return run_separate(*o); };
 }
 

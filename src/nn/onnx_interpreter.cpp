@@ -366,6 +366,7 @@ bool Interpreter::supports(const std::string& op_type) { return ops().count(op_t
 Interpreter::Interpreter(Model model, const std::string& what, const std::string& device)
     : model_(std::move(model)), what_(what) {
   const torch::Device dev(device);
+  device_ = device;
   std::set<std::string> unknown;
   for (const auto& n : model_.nodes)
     if ((!n.domain.empty() && n.domain != "ai.onnx") || !supports(n.op_type))
@@ -425,6 +426,8 @@ std::vector<at::Tensor> Interpreter::run(const std::map<std::string, at::Tensor>
       throw ModelError(what_ + ": node " + std::to_string(k) + " (" + n.op_type + " '" + n.name + "', inputs " + shapes +
                        ") failed: " + e.what());
     }
+    if (n.op_type == "Constant" && !out.empty() && out[0].is_floating_point())  // data constants join the weights' device
+      out[0] = out[0].to(at::kFloat).to(torch::Device(device_));
     for (size_t o = 0; o < n.outputs.size() && o < out.size(); ++o)
       if (!n.outputs[o].empty()) env[n.outputs[o]] = std::move(out[o]);
     for (const auto& r : release_[k]) env.erase(r);

@@ -31,6 +31,7 @@ class Interpreter {
  private:
   Model model_;
   std::string what_;
+  std::string device_;
   std::map<std::string, at::Tensor> consts_;       // initializers on the device
   std::vector<std::vector<std::string>> release_;   // per node: values whose last use it is
 };

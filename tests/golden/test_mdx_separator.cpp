@@ -128,4 +128,27 @@ TEST(GoldenMdx, VocalsStemMatchesTheWrittenFile) {
   EXPECT_LE(max_lsb, 1);
 }
 
+// Hallo's step after the separator, from the very file audio-separator wrote: ffmpeg -ar 16000, librosa.load.
+TEST(GoldenMdx, SixteenKilohertzSpeechMatchesFfmpegAndLibrosa) {
+  const auto& f = fixture();
+  emo::audio::DecodeOptions o;
+  o.sample_rate = 44100;
+  o.channels = 0;
+  auto wav = emo::audio::decode_audio(kDir + "/vocals.wav", o);
+  std::vector<int16_t> pcm(static_cast<size_t>(wav.num_samples()) * 2);
+  for (int64_t i = 0; i < wav.num_samples(); ++i)
+    for (int c = 0; c < 2; ++c) pcm[2 * i + c] = static_cast<int16_t>(std::lround(wav.planes[c][i] * 32768.0));
+  auto speech = emo::audio::hallo_vocals_16k(pcm, 44100);
+  ASSERT_EQ(static_cast<int64_t>(speech.size()), f.expected.at("speech_16k_len").item<int64_t>());
+  auto got_all = torch::from_blob(speech.data(), {static_cast<int64_t>(speech.size())}, torch::kFloat).clone();
+  double worst = 0;
+  for (int64_t s : f.config["speech_starts"].get<std::vector<int64_t>>()) {
+    const auto& want = f.expected.at("speech_16k_crop." + std::to_string(s));
+    auto got = got_all.slice(0, s, s + want.size(0));
+    worst = std::max(worst, max_abs(got, want));
+    EXPECT_TRUE(emo::test::AllClose(got, want, 1e-4)) << "crop at sample " << s;
+  }
+  std::cout << "[ mdx ] 16 kHz speech max|diff| " << worst << " (1 LSB = " << 1.0 / 32768 << ")\n";
+}
+
 }  // namespace

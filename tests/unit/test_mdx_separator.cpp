@@ -31,7 +31,14 @@ at::Tensor tones(int64_t n, int rate = 44100, int channels = 2) {
   std::vector<at::Tensor> ch;
   for (int c = 0; c < channels; ++c)
     ch.push_back(0.3 * torch::sin(2 * M_PI * (330 + 110 * c) * t) + 0.2 * torch::sin(2 * M_PI * 2500 * t + c));
-  return torch::stack(ch).to(torch::kFloat);  // [C, n]
+  // faded in and out over 2048 samples: a step at the ends would ring above dim_f's 17.6 kHz cut (as it does in
+  // audio-separator), which is not what these tests are about
+  auto fade = torch::ones({n}, torch::kDouble);
+  const int64_t f = std::min<int64_t>(2048, n / 2);
+  auto ramp = 0.5 - 0.5 * torch::cos(M_PI * torch::arange(f, torch::kDouble) / f);
+  fade.slice(0, 0, f).copy_(ramp);
+  fade.slice(0, n - f, n).copy_(ramp.flip({0}));
+  return (torch::stack(ch) * fade).to(torch::kFloat);  // [C, n]
 }
 
 TEST(MdxSeparator, StftRoundTripIsExactInsideTheBand) {
@@ -85,9 +92,9 @@ TEST(MdxSeparator, FortyEightKilohertzFileIsResampledTo44100) {
   EXPECT_NEAR(mix.size(1), 44100, 2);
   auto out = identity().separate(mix);
   EXPECT_EQ(out.sizes(), mix.sizes());
-  // the resampled tones survive: compare with the same tones generated at 44.1 kHz, away from the edges
+  // the resampled tones survive: compare with the same tones generated at 44.1 kHz, away from the (fade) edges
   auto ref = tones(mix.size(1));
-  const double err = (out.slice(1, 2000, -2000) - ref.slice(1, 2000, -2000) * 1.009f).abs().max().item<double>();
+  const double err = (out.slice(1, 3000, -3000) - ref.slice(1, 3000, -3000) * 1.009f).abs().max().item<double>();
   EXPECT_LT(err, 5e-3);
 }
 
