@@ -6,6 +6,7 @@ resamples with libswresample's soxr engine. With tests/data/mdx/identity.onnx re
 separation is STFT -> iSTFT, so the difference of the two written stems is the resampling difference.
 
   /work/venv-sep/bin/python scripts/golden/measure_mdx_resample.py --emo build/emo [--rate 48000]
+  /work/venv-sep/bin/python scripts/golden/measure_mdx_resample.py --emo build/emo --input song.mp3   # the decoder
 """
 import argparse
 import hashlib
@@ -24,6 +25,7 @@ def main():
     ap.add_argument("--emo", default="build/emo")
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--model", default="tests/data/mdx/identity.onnx")
+    ap.add_argument("--input", help="use this audio file (e.g. an mp3) instead of generated tones")
     args = ap.parse_args()
     os.environ.setdefault("PYTEST_CURRENT_TEST", "measure")
     import soundfile as sf
@@ -37,6 +39,9 @@ def main():
     right = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 7000 * t) + 0.05 * rng.standard_normal(t.size)
     wav = os.path.join(work, "in.wav")
     sf.write(wav, np.stack([left, right], 1), sr, subtype="PCM_16")
+    if args.input:
+        wav = os.path.join(work, os.path.basename(args.input))
+        shutil.copy(args.input, wav)
 
     mdir = os.path.join(work, "models")
     os.makedirs(mdir)
@@ -62,7 +67,7 @@ def main():
     n = min(len(ref), len(got))
     d = np.abs(ref[:n].astype(np.int64) - got[:n].astype(np.int64))
     inner = d[2000:n - 2000]
-    print(json.dumps({"rate": sr, "samples_ref": len(ref), "samples_emo": len(got), "max_lsb": int(d.max()),
+    print(json.dumps({"input": args.input or "tones", "rate": None if args.input else sr, "samples_ref": len(ref), "samples_emo": len(got), "max_lsb": int(d.max()),
                       "max_lsb_inner": int(inner.max()), "mean_lsb": float(d.mean()),
                       "max_abs": float(d.max()) / 32767, "peak_ref": int(np.abs(ref).max())}))
     shutil.rmtree(work)
