@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct MdxParams {
   double normalization_threshold = 0.9;
 };
 
+// Called before each chunk with (index, count): progress reports, and cancellation (throw from it to stop).
+using ChunkCallback = std::function<void(int64_t chunk, int64_t chunks)>;
+
 class MdxSeparator {
  public:
   // `onnx_path`: an MDX-Net ONNX file (input [batch, 4, dim_f, dim_t], output the same). Throws ModelError when the
@@ -48,10 +52,11 @@ class MdxSeparator {
   // duplicated to stereo as prepare_mix does) float32 at params().sample_rate. Returns the vocals stem [2, n] float32
   // exactly as audio-separator hands it to write_audio (peak-normalised to the threshold when above it, the mix
   // likewise before demixing). Throws InputError when the mix is all zeros (audio-separator's "empty" check).
-  at::Tensor separate(const at::Tensor& mix) const;
+  at::Tensor separate(const at::Tensor& mix, const ChunkCallback& on_chunk = {}) const;
 
   // The steps, exposed for tests:
-  at::Tensor demix(const at::Tensor& mix) const;        // [2, n] -> [2, n] overlap-added, trimmed, compensated
+  // [2, n] -> [2, n] overlap-added, trimmed, compensated
+  at::Tensor demix(const at::Tensor& mix, const ChunkCallback& on_chunk = {}) const;
   at::Tensor run_model(const at::Tensor& chunks) const;  // [B, 2, chunk] -> [B, 2, chunk] (STFT, net, iSTFT)
   at::Tensor stft(const at::Tensor& chunks) const;       // [B, 2, T] -> [B, 4, dim_f, frames]
   at::Tensor istft(const at::Tensor& spec) const;        // [B, 4, F<=n_fft/2+1, frames] -> [B, 2, T]

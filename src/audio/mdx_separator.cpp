@@ -99,7 +99,7 @@ at::Tensor np_hanning(int64_t m) {
 }
 }  // namespace
 
-at::Tensor MdxSeparator::demix(const at::Tensor& mix_in) const {
+at::Tensor MdxSeparator::demix(const at::Tensor& mix_in, const ChunkCallback& on_chunk) const {
   c10::InferenceMode guard;
   const auto& p = impl_->p;
   auto mix = mix_in.to(torch::kCPU, torch::kFloat).contiguous();                          // [2, n]
@@ -113,7 +113,9 @@ at::Tensor MdxSeparator::demix(const at::Tensor& mix_in) const {
   const int64_t step = static_cast<int64_t>((1.0 - p.overlap) * static_cast<double>(chunk));  // python int()
   auto result = torch::zeros({2, len});                                                   // float32, as numpy's
   auto divider = torch::zeros({2, len});
+  const int64_t chunks = (len + step - 1) / step;
   for (int64_t i = 0; i < len; i += step) {
+    if (on_chunk) on_chunk(i / step, chunks);
     const int64_t end = std::min(i + chunk, len), actual = end - i;
     auto part = mixture.slice(1, i, end);
     if (actual != chunk) part = torch::cat({part, torch::zeros({2, chunk - actual})}, 1);  // [2, chunk]
@@ -138,7 +140,7 @@ void normalize(at::Tensor& wave, double max_peak) {
 }
 }  // namespace
 
-at::Tensor MdxSeparator::separate(const at::Tensor& mix_in) const {
+at::Tensor MdxSeparator::separate(const at::Tensor& mix_in, const ChunkCallback& on_chunk) const {
   c10::InferenceMode guard;
   auto mix = mix_in.to(torch::kCPU, torch::kFloat).clone();
   if (mix.dim() == 1) mix = mix.unsqueeze(0);
@@ -147,7 +149,7 @@ at::Tensor MdxSeparator::separate(const at::Tensor& mix_in) const {
   if (mix.size(0) != 2) throw InputError("vocal separation: expected stereo audio, got " + std::to_string(mix.size(0)) + " channels");
   if (!mix.any().item<bool>()) throw InputError("vocal separation: the audio is empty (all samples are zero)");
   normalize(mix, impl_->p.normalization_threshold);                                       // before demixing
-  auto source = demix(mix);                                                               // [2, n]
+  auto source = demix(mix, on_chunk);                                                     // [2, n]
   normalize(source, impl_->p.normalization_threshold);                                    // primary_source
   normalize(source, impl_->p.normalization_threshold);                                    // again in write_audio
   return source;

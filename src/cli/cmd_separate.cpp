@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/signals.h"
+#include "emo/generate.h"
 #include "emo/error.h"
 #include "emo/separator.h"
 #include "util/atomic_file.h"
@@ -45,7 +47,11 @@ int run_separate(SeparateOptions o) {
   const auto& p = sep.params();
   auto mix = audio::load_mix(o.input, p.sample_rate);
   spdlog::info("separating {} ({:.2f} s) with {}", o.input, static_cast<double>(mix.size(1)) / p.sample_rate, model);
-  auto stem = sep.separate(mix);
+  auto& cancel = install_cancel_handlers();
+  auto stem = sep.separate(mix, [&](int64_t chunk, int64_t chunks) {
+    if (cancel.load()) throw CancelledError(o.output + ": cancelled");
+    spdlog::debug("chunk {}/{}", chunk + 1, chunks);
+  });
   auto pcm = audio::stem_to_int16(stem);
   audio::write_stem_wav(o.output, pcm, p.sample_rate);
   if (!o.speech_f32.empty()) {  // Hallo's next step: ffmpeg -ar 16000, librosa.load(sr=16000) (mono)

@@ -115,7 +115,10 @@ class HalloPipeline final : public Pipeline {
     report("audio", 0, 1);
     // Hallo's AudioProcessor: vocals first (audio-separator, Kim_Vocal_2) when the model folder has the separator
     const bool separate = p.vocal_separation && !separator_path().empty();
-    auto feats = get_audio(req.audio, fps, F, p.max_audio_seconds, separate);
+    auto feats = get_audio(req.audio, fps, F, p.max_audio_seconds, separate, [&](int64_t chunk, int64_t chunks) {
+      check_cancel();
+      report("vocals", static_cast<int>(chunk), static_cast<int>(chunks));
+    });
     timings["audio"] = seconds_since(t0);
     if (separate) timings["vocal_separation"] = feats->separation_s;
     check_cancel();
@@ -134,7 +137,8 @@ class HalloPipeline final : public Pipeline {
                                   {"clip_frames", F}, {"motion_frames", M},
                                   {"motion_scale", {p.pose_weight, p.face_weight, p.lip_weight}},
                                   {"speed", p.speed}, {"portrait", crop ? "crop" : "resize"},
-                                  {"guidance", cfg > 1 ? "cfg" : "none"}, {"emo_version", EMO_VERSION}};
+                                  {"guidance", cfg > 1 ? "cfg" : "none"}, {"emo_version", EMO_VERSION},
+                                  {"vocal_separation", separate ? separator_info() : nlohmann::json(false)}};
     video::VideoWriterOptions vopt;
     vopt.fps = fps;
     vopt.crf = p.crf;
@@ -216,7 +220,6 @@ class HalloPipeline final : public Pipeline {
       side["face"] = {{"detector", portrait->analysis.detector}, {"masks", portrait->analysis.mask_source},
                       {"has_embedding", portrait->analysis.has_embedding}, {"warnings", portrait->analysis.warnings}};
       side["model"] = model_hashes();
-      side["vocal_separation"] = separate ? separator_info() : nlohmann::json(false);
       side["timings_s"] = timings;
       side["timings_s"]["load"] = load_seconds_;
       side["timings_s"]["total"] = res.elapsed_s;
@@ -299,7 +302,7 @@ class HalloPipeline final : public Pipeline {
   }
 
   std::shared_ptr<AudioFeatures> get_audio(const std::string& path, int fps, int64_t clip, double max_seconds,
-                                           bool separate) {
+                                           bool separate, const audio::ChunkCallback& on_chunk) {
     const std::string key = file_key(path) + "|" + std::to_string(fps) + "|" + std::to_string(clip) + (separate ? "|vocals" : "");
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -314,7 +317,7 @@ class HalloPipeline final : public Pipeline {
       const auto ts = Clock::now();
       const auto& sep = separator();
       auto mix = audio::load_mix(path, sep.params().sample_rate, max_seconds);                 // [C, n] at 44.1 kHz
-      auto stem = sep.separate(mix);                                                          // [2, n] vocals
+      auto stem = sep.separate(mix, on_chunk);                                                // [2, n] vocals
       if (stem.abs().max().item<float>() < 1e-6f)  // audio-separator writes no file then (Hallo stops)
         throw InputError(path + ": the separated vocals are silent (no voice found); use --no-vocal-separation to animate the audio as it is");
       speech = audio::hallo_vocals_16k(audio::stem_to_int16(stem), sep.params().sample_rate);
