@@ -149,11 +149,18 @@ at::Tensor parse_tensor(Reader r, std::string* name_out) {
   int64_t numel = 1;
   for (int64_t d : dims) {
     if (d < 0) throw std::runtime_error("tensor '" + name + "' has a negative dimension");
+    if (d > 0 && numel > (int64_t{1} << 40) / d) throw std::runtime_error("tensor '" + name + "' is implausibly large");
     numel *= d;
   }
+  // the data must be there before anything is allocated (a corrupt shape must not allocate gigabytes)
+  const size_t elem = c10::elementSize(dt);
+  const size_t bytes = static_cast<size_t>(numel) * elem;
+  const size_t have = has_raw ? raw.size() : (dt == at::kFloat ? f32.size() * 4 : dt == at::kDouble ? f64.size() * 8 : i64.size() * elem);
+  if (have != bytes)
+    throw std::runtime_error("tensor '" + name + "': its data holds " + std::to_string(have) + " bytes, its shape needs " +
+                             std::to_string(bytes));
   auto opts = at::TensorOptions().dtype(dt);
   at::Tensor t = at::empty(dims, opts);
-  const size_t bytes = static_cast<size_t>(numel) * t.element_size();
   if (has_raw) {
     if (raw.size() != bytes)
       throw std::runtime_error("tensor '" + name + "': raw_data holds " + std::to_string(raw.size()) + " bytes, its shape needs " +

@@ -4,6 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
+#include <random>
+
 #include "emo/error.h"
 #include "emo/state_dict.h"
 #include "nn/onnx_interpreter.h"
@@ -54,6 +57,41 @@ TEST(OnnxInterpreter, UnknownOperatorsAreNamedAtLoad) {
 TEST(OnnxInterpreter, TruncatedFileIsAModelError) {
   std::vector<unsigned char> bytes = {0x3a, 0x40, 0x0a};  // graph field claiming 64 bytes, 1 present
   EXPECT_THROW(emo::nn::onnx::parse_model(bytes, "trunc.onnx"), emo::ModelError);
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<unsigned char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// Damaged files: every truncation and seeded byte corruptions either parse or raise ModelError (never crash or
+// allocate what the data does not hold).
+TEST(OnnxInterpreter, TruncatedOrCorruptedFilesRaiseModelError) {
+  for (const char* name : {"ops11.onnx", "ops13.onnx"}) {
+    const auto bytes = read_bytes(kDir + "/" + name);
+    ASSERT_GT(bytes.size(), 1000u);
+    for (size_t n = 0; n < bytes.size(); n += 7) {
+      std::vector<unsigned char> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+      try {
+        emo::nn::onnx::parse_model(cut, name);
+      } catch (const emo::ModelError&) {
+      }
+    }
+    std::mt19937 rng(7);
+    for (int k = 0; k < 300; ++k) {
+      auto bad = bytes;
+      for (int j = 0; j < 4; ++j) bad[rng() % bad.size()] = static_cast<unsigned char>(rng());
+      try {
+        auto m = emo::nn::onnx::parse_model(bad, name);
+        (void)m;
+      } catch (const emo::ModelError&) {
+      }
+    }
+  }
 }
 
 }  // namespace
