@@ -108,8 +108,8 @@ at::Tensor MdxSeparator::demix(const at::Tensor& mix_in, const ChunkCallback& on
   const int64_t chunk = p.hop_length * (p.segment_size - 1);
   const int64_t gen = chunk - 2 * trim;
   const int64_t pad = gen + trim - n % gen;
-  auto mixture = torch::cat({torch::zeros({2, trim}), mix, torch::zeros({2, pad})}, 1);   // [2, L]
-  const int64_t len = mixture.size(1);
+  // mixture = [zeros(trim), mix, zeros(pad)] is never materialised: each chunk copies its part of `mix`
+  const int64_t len = trim + n + pad;                                                     // mixture length L
   const int64_t step = static_cast<int64_t>((1.0 - p.overlap) * static_cast<double>(chunk));  // python int()
   auto result = torch::zeros({2, len});                                                   // float32, as numpy's
   auto divider = torch::zeros({2, len});
@@ -117,8 +117,9 @@ at::Tensor MdxSeparator::demix(const at::Tensor& mix_in, const ChunkCallback& on
   for (int64_t i = 0; i < len; i += step) {
     if (on_chunk) on_chunk(i / step, chunks);
     const int64_t end = std::min(i + chunk, len), actual = end - i;
-    auto part = mixture.slice(1, i, end);
-    if (actual != chunk) part = torch::cat({part, torch::zeros({2, chunk - actual})}, 1);  // [2, chunk]
+    auto part = torch::zeros({2, chunk});                                                 // mixture[:, i:end], zero-padded
+    const int64_t a = std::max(i, trim), b = std::min(end, trim + n);                     // the mix's samples in it
+    if (b > a) part.slice(1, a - i, b - i).copy_(mix.slice(1, a - trim, b - trim));
     auto tar = run_model(part.unsqueeze(0)).to(torch::kCPU).squeeze(0);                   // [2, chunk]
     auto win = p.overlap != 0 ? np_hanning(actual) : torch::ones({actual}, torch::kDouble); // [actual] float64
     auto head = (tar.slice(1, 0, actual).to(torch::kDouble) * win).to(torch::kFloat);    // tar[..., :actual] *= window
@@ -126,8 +127,9 @@ at::Tensor MdxSeparator::demix(const at::Tensor& mix_in, const ChunkCallback& on
     div.copy_((div.to(torch::kDouble) + win).to(torch::kFloat));                          // divider += window
     result.slice(1, i, end).add_(head);                                                   // result += tar[..., :end-start]
   }
-  auto waves = result / divider;                                                          // [2, L]
-  auto source = waves.slice(1, trim, len - trim).slice(1, 0, n).contiguous();             // [2, n]
+  result.div_(divider);                                                                   // tar_waves = result / divider
+  divider = at::Tensor();
+  auto source = result.slice(1, trim, trim + n);                                          // [2, n] (a view: no copy)
   source.mul_(static_cast<float>(p.compensate));
   return source;
 }
