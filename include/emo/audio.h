@@ -95,5 +95,8 @@ class Wav2Vec2Embedder {
 // hallo scripts/inference.py process_audio_emb: [F, L, H] -> [F, 2*radius+1, L, H], frame i gets frames
 // i-radius..i+radius clamped to [0, F-1].
 at::Tensor audio_windows(const at::Tensor& audio_emb, int64_t radius = 2);
+// The same rows for frames [begin, end) only (indices still clamped to the whole sequence): one clip's windows,
+// so a job never holds the windows of the whole audio (5x its features).
+at::Tensor audio_windows(const at::Tensor& audio_emb, int64_t radius, int64_t begin, int64_t end);
 
 }  // namespace emo::audio

@@ -1,4 +1,5 @@
-// `emo bench`: per-stage speed and memory of a model folder (mean ± stddev over repeats).
+// `emo bench`: the speed and memory of exactly what `emo generate` runs (Pipeline::generate on a synthetic portrait
+// and a synthetic voice), per stage, as mean ± stddev over repeated runs, with FLOP counts and peak memory.
 #pragma once
 #include <string>
 #include <vector>
@@ -9,29 +10,40 @@
 namespace emo {
 
 struct BenchOptions {
-  int repeat = 3;
-  int warmup = 1;
+  int repeat = 3;            // timed generate runs
+  int warmup = 1;            // untimed generate runs first
   int frames = 0;            // frames per clip (0 = the preset's clip_frames)
   int size = 0;              // frame size (0 = the preset's width)
-  double audio_seconds = 4;  // length of the synthetic audio for the wav2vec2 stage
+  int steps = 0;             // denoising steps (0 = the preset's)
+  double cfg_scale = 0;      // guidance scale (0 = the preset's)
+  int clips = 1;             // clips per run: the synthetic voice lasts clips x frames / fps seconds
+  bool count_flops = true;   // count FLOPs by shape in the first run (a warm-up run if any, else the first timed one)
 };
 
 struct StageTiming {
   std::string stage;
-  std::string unit;          // what one run is, e.g. "1 UNet3D step (CFG batch of 2 x 16 frames)"
-  std::vector<double> seconds;
+  std::vector<double> seconds;  // every call of the timed runs
+  int calls_per_run = 0;
+  double flops_per_call = 0;    // 0 when not counted
   double mean() const;
-  double stddev() const;     // sample standard deviation (0 for one run)
+  double stddev() const;        // sample standard deviation (0 for one call)
+  double tflops() const;        // achieved: flops_per_call / mean seconds (0 when not counted)
 };
 
 struct BenchReport {
-  std::string model_dir, device, dtype, torch_version, attention;  // attention: "sdpa" or "math"
-  int threads = 0, frames = 0, size = 0, steps = 0;
+  std::string model_dir, device, device_name, dtype, torch_version, attention;  // attention: "sdpa" or "math"
+  int threads = 0, frames = 0, size = 0, steps = 0, clips = 0, runs = 0;
+  double cfg_scale = 0;
   double load_seconds = 0;
   std::vector<StageTiming> stages;
+  std::vector<double> run_seconds;         // whole generate call per timed run
+  int frames_per_run = 0;                  // output frames
+  double peak_rss_after_load_mib = 0;
   double peak_rss_mib = 0;
-  // Estimated seconds per generated second of video = clips per video-second x (steps x unet + ref + decode).
-  double seconds_per_video_second = 0;
+  double peak_device_mib = -1;             // CUDA: peak allocated bytes during the timed runs (-1: not a CUDA run)
+  double flops_per_run = 0;
+  double seconds_per_frame() const;        // mean run seconds / frames_per_run
+  double seconds_per_frame_stddev() const;
 };
 
 BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& runtime, const BenchOptions& options,

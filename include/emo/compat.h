@@ -29,6 +29,10 @@ const char* effective_attention();
 // The math path is computed in slices that bound the materialised score matrix (~256 MiB).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale = -1.0);
 
+// Benchmarks: attention FLOPs (2 x multiply-accumulate of q k^T and p v) counted by shape while counting is on.
+// Returns the count so far, zeroes it and switches counting on or off.
+uint64_t attention_flops_reset(bool counting);
+
 // Version string such as "2.11.0".
 std::string torch_version();
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,11 +64,22 @@ void validate(const GenerateParams& params);
 // `emo batch` (per job) before any work, and at the top of Pipeline::generate.
 EffectiveParams validate(const GenerateParams& params, const ModelPreset& preset);
 
+// Benchmarks (`emo bench`, `emo generate --profile`): per-stage device time of the run, synchronised at stage
+// boundaries (a normal run never synchronises), optionally with the FLOPs of each stage counted by shape.
+enum class StageProfile { kOff, kTime, kTimeAndFlops };
+
+struct StageStats {
+  std::vector<double> seconds;  // one entry per call (e.g. one per denoising step for unet3d_step)
+  double flops = 0;             // kTimeAndFlops: summed over the calls (matmul, convolution and attention FLOPs)
+  int counted_calls = 0;
+};
+
 struct GenerateRequest {
   std::string image;
   std::string audio;
   std::string output;           // .mp4 (default) or .mkv
   GenerateParams params;
+  StageProfile profile = StageProfile::kOff;
 };
 
 struct GenerateResult {
@@ -76,6 +88,9 @@ struct GenerateResult {
   int frames = 0;
   double seconds_of_video = 0;
   double elapsed_s = 0;
+  // With a StageProfile: portrait, wav2vec2, face_locator (+ image_proj, once per job), vae_encode, reference_net, audio_proj, unet3d_step, guidance_ddim,
+  // vae_decode, frames_out (RGB conversion, H.264 encoding and muxing of the frames), finish (audio, trailer).
+  std::map<std::string, StageStats> stages;
 };
 
 class Pipeline {
@@ -91,6 +106,7 @@ class Pipeline {
   virtual GenerateResult generate(const GenerateRequest& request, const ProgressCallback& progress = {},
                                   const std::atomic<bool>* cancel = nullptr) = 0;
   virtual const ModelSpec& spec() const = 0;
+  virtual double load_seconds() const { return 0; }  // reading the weights and building the networks
 };
 
 // Thrown when `cancel` becomes true between steps.

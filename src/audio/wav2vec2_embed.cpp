@@ -128,11 +128,18 @@ AudioEmbedding Wav2Vec2Embedder::embed(const std::vector<float>& speech, const E
 }
 
 at::Tensor audio_windows(const at::Tensor& audio_emb, int64_t radius) {
+  return audio_windows(audio_emb, radius, 0, audio_emb.size(0));
+}
+
+at::Tensor audio_windows(const at::Tensor& audio_emb, int64_t radius, int64_t begin, int64_t end) {
   const int64_t f = audio_emb.size(0);
+  if (begin < 0 || end > f || begin > end)
+    throw InputError("audio_windows: frames [" + std::to_string(begin) + ", " + std::to_string(end) +
+                            ") outside the " + std::to_string(f) + " frames of the features");
   std::vector<torch::Tensor> cols;
-  auto base = torch::arange(f, torch::TensorOptions().dtype(torch::kLong).device(audio_emb.device()));
+  auto base = torch::arange(begin, end, torch::TensorOptions().dtype(torch::kLong).device(audio_emb.device()));
   for (int64_t j = -radius; j <= radius; ++j) cols.push_back(audio_emb.index_select(0, (base + j).clamp(0, f - 1)));
-  return torch::stack(cols, 1);  // [F, 2r+1, L, D]
+  return torch::stack(cols, 1);  // [end - begin, 2r+1, L, D]
 }
 
 }  // namespace emo::audio

@@ -1,4 +1,5 @@
-// emo bench: per-stage timings (mean ± stddev) and peak memory; --tiny benchmarks a generated tiny model.
+// emo bench: per-stage timings (mean ± stddev), FLOPs and peak memory of the generate path; --tiny benchmarks a
+// generated tiny model.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -28,14 +29,17 @@ struct BenchCli {
 
 Run add_bench(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<BenchCli>();
-  auto* sub = app.add_subcommand("bench", "Measure speed and memory of each stage (mean ± stddev over repeats)");
+  auto* sub = app.add_subcommand("bench", "Measure speed, FLOPs and memory of each stage of `generate` (mean ± stddev over repeats)");
   sub->add_option("-m,--model", o->model, "Model folder (default $EMO_MODEL_DIR)");
   sub->add_flag("--tiny", o->tiny, "Benchmark a generated tiny random model (no weights needed)");
-  sub->add_option("-r,--repeat", o->opts.repeat, "Timed runs per stage")->check(CLI::PositiveNumber);
-  sub->add_option("-w,--warmup", o->opts.warmup, "Untimed runs per stage first")->check(CLI::NonNegativeNumber);
-  sub->add_option("--frames", o->opts.frames, "Frames per clip (0 = preset)");
-  sub->add_option("--size", o->opts.size, "Frame size (0 = preset)");
-  sub->add_option("--audio-seconds", o->opts.audio_seconds, "Synthetic audio length for the wav2vec2 stage");
+  sub->add_option("-r,--repeat", o->opts.repeat, "Timed generate runs")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("-w,--warmup", o->opts.warmup, "Untimed generate runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  sub->add_option("--frames", o->opts.frames, "Frames per clip (0 = preset)")->capture_default_str();
+  sub->add_option("--size", o->opts.size, "Frame size (0 = preset)")->capture_default_str();
+  sub->add_option("--steps", o->opts.steps, "Denoising steps (0 = preset)")->capture_default_str();
+  sub->add_option("--cfg", o->opts.cfg_scale, "Guidance scale (0 = preset)")->capture_default_str();
+  sub->add_option("--clips", o->opts.clips, "Clips per run (the synthetic voice lasts clips x frames / fps)")->capture_default_str();
+  sub->add_flag("!--no-flops", o->opts.count_flops, "Do not count FLOPs (the first warm-up run counts them by shape)");
   sub->add_option("-f,--format", o->format, "md or json")->check(CLI::IsMember({"md", "json"}));
   sub->add_option("-o,--output", o->output, "Write the report to this file instead of stdout");
   add_runtime_flags(sub, o->rt);

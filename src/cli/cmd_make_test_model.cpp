@@ -18,10 +18,13 @@ Run add_make_test_model(CLI::App& app, GlobalOptions&) {
   sub->add_option("--motion-frames", o->second.motion_frames, "Motion frames")->check(CLI::NonNegativeNumber);
   sub->add_option("--size", o->second.size, "Frame size (multiple of 8, >= 64)");
   sub->add_option("--steps", o->second.steps, "Default DDIM steps written to emo.json")->check(CLI::PositiveNumber);
+  sub->add_flag("--full-size", o->second.full_size,
+                "Hallo's real shapes (2.5 B parameters, ~5 GB fp16) for benchmarks; the sizing options above are then "
+                "ignored with the hallo preset (no emo.json: Hallo's defaults)");
   return [o] {
     write_tiny_model(o->first, o->second);
-    spdlog::info("wrote tiny {} model to {} (try: emo generate -m {} -i face.png -a voice.wav -o out.mp4)",
-                 o->second.preset, o->first, o->first);
+    spdlog::info("wrote {} {} model to {} (try: emo generate -m {} -i face.png -a voice.wav -o out.mp4)",
+                 o->second.full_size ? "full-size" : "tiny", o->second.preset, o->first, o->first);
     return 0;
   };
 }

@@ -7,42 +7,36 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
+#include <fstream>
 #include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#ifdef EMO_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
+#endif
 
 #include "emo/audio.h"
 #include "emo/compat.h"
 #include "emo/error.h"
-#include "emo/video.h"
-#include "pipeline/networks.h"
-#include "pipeline/runtime.h"
 
 namespace fs = std::filesystem;
 
 namespace emo {
 
-double StageTiming::mean() const {
-  double s = 0;
-  for (double x : seconds) s += x;
-  return seconds.empty() ? 0 : s / seconds.size();
-}
-
-double StageTiming::stddev() const {
-  if (seconds.size() < 2) return 0;
-  double m = mean(), s = 0;
-  for (double x : seconds) s += (x - m) * (x - m);
-  return std::sqrt(s / (seconds.size() - 1));
-}
-
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / v.size();
 }
-
-void sync(const torch::Device& d) {
-  if (d.is_cuda()) torch::cuda::synchronize(d.index() < 0 ? 0 : d.index());
+double stddev_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / (v.size() - 1));
 }
 
 double peak_rss_mib() {
@@ -51,147 +45,228 @@ double peak_rss_mib() {
   return ru.ru_maxrss / 1024.0;  // KiB on Linux
 }
 
+// A portrait-like synthetic image: skin-toned ellipse with eyes and mouth on a gradient (the face detector may or
+// may not accept it; either way the portrait stage runs the code generate runs for such an image).
+void write_portrait(const std::string& path, int size) {
+  cv::Mat img(size, size, CV_8UC3);
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) img.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(60 + 80 * y / size), 90, static_cast<uchar>(120 + 60 * x / size));
+  const cv::Point c(size / 2, size / 2);
+  cv::ellipse(img, c, cv::Size(size / 4, size / 3), 0, 0, 360, cv::Scalar(150, 175, 215), cv::FILLED);
+  cv::circle(img, cv::Point(size * 2 / 5, size * 9 / 20), size / 30 + 1, cv::Scalar(40, 40, 40), cv::FILLED);
+  cv::circle(img, cv::Point(size * 3 / 5, size * 9 / 20), size / 30 + 1, cv::Scalar(40, 40, 40), cv::FILLED);
+  cv::ellipse(img, cv::Point(size / 2, size * 2 / 3), cv::Size(size / 10 + 1, size / 30 + 1), 0, 0, 360, cv::Scalar(60, 60, 170), cv::FILLED);
+  if (!cv::imwrite(path, img)) throw OutputError(path + ": cannot write the bench's synthetic portrait");
+}
+
+// A voice-like synthetic signal: a 140 Hz fundamental with harmonics, amplitude-modulated at syllable rate.
+void write_voice(const std::string& path, double seconds) {
+  const int sr = 16000;
+  std::vector<float> pcm(static_cast<size_t>(std::ceil(seconds * sr)));
+  for (size_t i = 0; i < pcm.size(); ++i) {
+    const double t = static_cast<double>(i) / sr;
+    const double env = 0.5 + 0.5 * std::sin(2 * M_PI * 4 * t);
+    double v = 0;
+    for (int h = 1; h <= 5; ++h) v += std::sin(2 * M_PI * 140 * h * t) / h;
+    pcm[i] = static_cast<float>(0.2 * env * v);
+  }
+  audio::write_wav_pcm16(path, pcm, sr, 1);
+}
+
+std::string device_name(const std::string& device) {
+#ifdef EMO_WITH_CUDA
+  if (device.rfind("cuda", 0) == 0) {
+    cudaDeviceProp p{};
+    const torch::Device d(device);
+    if (cudaGetDeviceProperties(&p, d.has_index() ? d.index() : 0) == cudaSuccess) return p.name;
+  }
+#endif
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "cpu";
+}
+
+void reset_device_peak(const std::string& device) {
+#ifdef EMO_WITH_CUDA
+  if (device.rfind("cuda", 0) == 0) {
+    const torch::Device d(device);
+    c10::cuda::CUDACachingAllocator::resetPeakStats(d.has_index() ? d.index() : 0);
+  }
+#else
+  (void)device;
+#endif
+}
+
+double device_peak_mib(const std::string& device) {
+#ifdef EMO_WITH_CUDA
+  if (device.rfind("cuda", 0) == 0) {
+    const torch::Device d(device);
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.has_index() ? d.index() : 0);
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
+  }
+#else
+  (void)device;
+#endif
+  return -1;
+}
+
+// Removes the bench's scratch folder however run_bench ends.
+struct ScratchDir {
+  fs::path path;
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
 }  // namespace
 
-BenchReport run_bench(const ModelSpec& spec, const RuntimeOptions& rt, const BenchOptions& o,
+double StageTiming::mean() const { return mean_of(seconds); }
+double StageTiming::stddev() const { return stddev_of(seconds); }
+double StageTiming::tflops() const { return flops_per_call > 0 && mean() > 0 ? flops_per_call / mean() / 1e12 : 0; }
+double BenchReport::seconds_per_frame() const { return frames_per_run > 0 ? mean_of(run_seconds) / frames_per_run : 0; }
+double BenchReport::seconds_per_frame_stddev() const {
+  return frames_per_run > 0 ? stddev_of(run_seconds) / frames_per_run : 0;
+}
+
+BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const BenchOptions& o,
                       const ProgressCallback& progress) {
   if (o.repeat < 1 || o.warmup < 0) throw UsageError("--repeat must be >= 1 and --warmup >= 0");
-  c10::InferenceMode guard;
-  const auto resolved = pipeline::apply_runtime(rt);
-  const torch::Device dev = resolved.device;
-  const torch::ScalarType dt = resolved.dtype;
+  if (o.clips < 1) throw UsageError("--clips must be >= 1");
+  if (o.frames < 0 || o.size < 0 || o.steps < 0 || o.cfg_scale < 0)
+    throw UsageError("--frames, --size, --steps and --cfg must be >= 0 (0 = the model's preset)");
+  ModelSpec spec = spec_in;
+  if (o.frames > 0) spec.preset.clip_frames = o.frames;
+
   BenchReport r;
   r.model_dir = spec.paths.root;
   r.device = rt.device;
+  r.device_name = device_name(rt.device);
   r.dtype = rt.dtype;
   r.torch_version = compat::torch_version();
+  r.frames = static_cast<int>(spec.preset.clip_frames);
+  r.clips = o.clips;
+
+  GenerateRequest req;
+  req.params.width = o.size;
+  req.params.steps = o.steps;
+  req.params.cfg_scale = o.cfg_scale;
+  req.params.write_sidecar = false;
+  const EffectiveParams eff = validate(req.params, spec.preset);
+  r.size = eff.size;
+  r.steps = eff.steps;
+  r.cfg_scale = eff.cfg_scale;
+
+  ScratchDir scratch{fs::temp_directory_path() / ("emo_bench_" + std::to_string(::getpid()))};
+  fs::create_directories(scratch.path);
+  req.output = (scratch.path / "out.mp4").string();
+
+  auto pipeline = Pipeline::load(spec, rt);
+  r.load_seconds = pipeline->load_seconds();
+  r.peak_rss_after_load_mib = peak_rss_mib();
   r.attention = compat::effective_attention();
   r.threads = torch::get_num_threads();
-  r.frames = o.frames > 0 ? o.frames : spec.preset.clip_frames;
-  r.size = o.size > 0 ? o.size : spec.preset.width;
-  r.steps = spec.preset.steps;
-  if (r.size % 8) throw UsageError("--size must be a multiple of 8");
 
-  double t0 = now_s();
-  auto net = io::load_state_dict(spec.paths.net);
-  auto nets = pipeline::Networks::load(spec, net, dev, dt);
-  auto w2v = audio::Wav2Vec2Embedder::load(spec.paths.wav2vec_dir, dev.str());
-  r.load_seconds = now_s() - t0;
-
-  const int64_t F = r.frames, M = spec.preset.motion_frames, S = r.size, h = S / 8;
-  auto opts = torch::TensorOptions().device(dev).dtype(dt);
-  torch::manual_seed(0);
-  auto images = torch::rand({1 + M, 3, S, S}, opts) * 2 - 1;
-  auto face_emb = torch::randn({nets->image_proj->config().clip_embeddings_dim}, torch::kFloat);
-  auto tokens = pipeline::face_tokens(*nets, nets->place(face_emb));
-  std::vector<float> speech(static_cast<size_t>(16000 * o.audio_seconds));
-  for (size_t i = 0; i < speech.size(); ++i) speech[i] = 0.3f * std::sin(2 * M_PI * 220 * i / 16000.0);
-
-  // Inputs for one UNet3D step, built the way the pipeline builds them.
-  auto ref_latents = nets->vae->encode_latents(images);
-  auto banks = nets->reference->write_banks(ref_latents.repeat({2, 1, 1, 1}), torch::zeros({}, torch::kLong).to(dev), tokens);
-  models::UNet3DConditions cond;
-  cond.encoder_hidden_states = tokens;
-  const auto& acfg = nets->audio_proj->config;
-  cond.audio_embedding = torch::randn({2, F, acfg.context_tokens, acfg.output_dim}, opts);
-  cond.mask_cond_fea = torch::cat({torch::zeros({1, nets->face_locator->config().conditioning_embedding_channels, F, h, h}, opts),
-                                   pipeline::face_locator_features(*nets, torch::ones({1, 3, S, S}, opts), F)}, 0);
-  for (int l = 0; l < 4; ++l) {
-    const int64_t hw = (h >> l) * (h >> l);
-    cond.full_mask.push_back(torch::rand({2 * F, hw}, opts));
-    cond.face_mask.push_back(torch::rand({2 * F, hw}, opts));
-    cond.lip_mask.push_back(torch::rand({2 * F, hw}, opts));
-  }
-  cond.motion_scale = std::array<double, 3>{1.0, 1.0, 1.0};
-  auto latents = torch::randn({2, 4, F, h, h}, opts);
-  auto t999 = torch::full({}, 999, torch::TensorOptions().dtype(torch::kLong).device(dev));
-  auto frame_latents = torch::randn({F, 4, h, h}, opts);
-  const std::string tmp_video = (fs::temp_directory_path() / ("emo_bench_" + std::to_string(::getpid()) + ".mp4")).string();
-  cv::Mat frame(static_cast<int>(S), static_cast<int>(S), CV_8UC3, cv::Scalar(90, 120, 150));
-
-  struct Stage {
-    std::string name, unit;
-    std::function<void()> run;
-  };
-  std::vector<Stage> stages = {
-      {"wav2vec2", std::to_string(o.audio_seconds).substr(0, 4) + " s of audio",
-       [&] { w2v.embed(speech, audio::EmbedOptions{static_cast<double>(spec.preset.fps), F}); }},
-      {"vae_encode", std::to_string(1 + M) + " images (reference + motion frames)", [&] { nets->vae->encode_latents(images); }},
-      {"reference_net", "1 pass, batch " + std::to_string(2 * (1 + M)),
-       [&] { nets->reference->write_banks(ref_latents.repeat({2, 1, 1, 1}), torch::zeros({}, torch::kLong).to(dev), tokens); }},
-      {"unet3d_step", "1 denoising step (CFG batch 2 x " + std::to_string(F) + " frames)",
-       [&] {
-         nets->unet->set_reference_banks(banks);
-         nets->unet->forward(latents, t999, cond);
-       }},
-      {"vae_decode", std::to_string(F) + " frames", [&] { nets->vae->decode_latents(frame_latents, 4); }},
-      {"encode_mux", std::to_string(F) + " frames to H.264 MP4 (no audio)",
-       [&] {
-         video::VideoWriterOptions vo;
-         vo.fps = spec.preset.fps;
-         video::VideoWriter w(tmp_video, static_cast<int>(S), static_cast<int>(S), vo);
-         for (int64_t i = 0; i < F; ++i) w.write(frame);
-         w.finish();
-       }},
-  };
-  int done = 0;
-  for (auto& st : stages) {
-    StageTiming timing{st.name, st.unit, {}};
-    for (int i = 0; i < o.warmup + o.repeat; ++i) {
-      sync(dev);
-      double a = now_s();
-      st.run();
-      sync(dev);
-      if (i >= o.warmup) timing.seconds.push_back(now_s() - a);
+  // FLOPs are counted by shape in the first run: a warm-up run when there is one (the profiler adds a little host
+  // time per op), else the first timed run.
+  const int warmups = o.warmup;
+  const int total = warmups + o.repeat;
+  std::map<std::string, StageStats> counted;
+  std::map<std::string, std::vector<double>> timed;
+  for (int i = 0; i < total; ++i) {
+    const bool warm = i < warmups;
+    if (i == warmups) reset_device_peak(rt.device);
+    req.profile = (i == 0 && o.count_flops) ? StageProfile::kTimeAndFlops : StageProfile::kTime;
+    // Every run is a new job (new files: generate caches the analysis of a portrait and a voice it has seen).
+    // Exactly `clips` clips: the video is as long as the voice (frames = seconds x fps).
+    req.image = (scratch.path / ("portrait_" + std::to_string(i) + ".png")).string();
+    req.audio = (scratch.path / ("voice_" + std::to_string(i) + ".wav")).string();
+    write_portrait(req.image, r.size);
+    write_voice(req.audio, static_cast<double>(o.clips * r.frames) / eff.fps);
+    auto res = pipeline->generate(req);
+    if (req.profile == StageProfile::kTimeAndFlops) counted = res.stages;
+    if (!warm) {
+      r.run_seconds.push_back(res.elapsed_s);
+      r.frames_per_run = res.frames;
+      for (const auto& [name, st] : res.stages) timed[name].insert(timed[name].end(), st.seconds.begin(), st.seconds.end());
     }
-    r.stages.push_back(timing);
-    if (progress) progress(Progress{st.name, ++done, static_cast<int>(stages.size()), 0, 0, now_s() - t0});
+    if (progress) progress(Progress{warm ? "warm-up run" : "timed run", i + 1, total, 0, 0, 0});
   }
-  fs::remove(tmp_video);
+  r.runs = o.repeat;
   r.peak_rss_mib = peak_rss_mib();
-  auto mean_of = [&](const std::string& n) {
-    for (const auto& s : r.stages)
-      if (s.stage == n) return s.mean();
-    return 0.0;
+  r.peak_device_mib = device_peak_mib(rt.device);
+  // Stages in the order generate runs them.
+  const std::vector<std::string> order = {"portrait", "wav2vec2", "face_locator", "vae_encode", "reference_net", "audio_proj",
+                                          "unet3d_step", "guidance_ddim", "vae_decode", "frames_out", "finish"};
+  auto add = [&](const std::string& name) {
+    auto it = timed.find(name);
+    if (it == timed.end()) return;
+    StageTiming t;
+    t.stage = name;
+    t.seconds = it->second;
+    t.calls_per_run = static_cast<int>(t.seconds.size() / std::max(1, o.repeat));
+    auto c = counted.find(name);
+    if (c != counted.end() && c->second.counted_calls > 0) {
+      t.flops_per_call = c->second.flops / c->second.counted_calls;
+      r.flops_per_run += c->second.flops;
+    }
+    r.stages.push_back(std::move(t));
   };
-  const double per_clip = r.steps * mean_of("unet3d_step") + mean_of("reference_net") + mean_of("vae_encode") +
-                          mean_of("vae_decode") + mean_of("encode_mux");
-  r.seconds_per_video_second = per_clip * spec.preset.fps / static_cast<double>(F) +
-                               mean_of("wav2vec2") / o.audio_seconds;
+  for (const auto& n : order) add(n);
+  for (const auto& [n, v] : timed)
+    if (std::find(order.begin(), order.end(), n) == order.end()) add(n);
   return r;
 }
 
 std::string bench_markdown(const BenchReport& r) {
   std::string s;
-  char buf[512];
+  char buf[768];
   std::snprintf(buf, sizeof buf,
-                "emo bench: %s on %s (%s), libtorch %s, %s attention, %d threads, %d frames of %dx%d, %d steps\n\n",
-                r.model_dir.c_str(), r.device.c_str(), r.dtype.c_str(), r.torch_version.c_str(), r.attention.c_str(),
-                r.threads, r.frames, r.size, r.size, r.steps);
+                "emo bench: %s on %s [%s] (%s), libtorch %s, %s attention, %d threads\n"
+                "generate path: %d clip(s) of %d frames at %dx%d, %d steps, cfg %.2f; %d timed run(s)\n\n",
+                r.model_dir.c_str(), r.device.c_str(), r.device_name.c_str(), r.dtype.c_str(), r.torch_version.c_str(),
+                r.attention.c_str(), r.threads, r.clips, r.frames, r.size, r.size, r.steps, r.cfg_scale, r.runs);
   s += buf;
-  s += "| stage | one run | mean (s) | ± stddev (s) | runs |\n| --- | --- | ---: | ---: | ---: |\n";
-  std::snprintf(buf, sizeof buf, "| load | model folder | %.3f | | 1 |\n", r.load_seconds);
+  s += "| stage | calls/run | mean per call (s) | ± stddev (s) | per run (s) | GFLOP/call | TFLOP/s |\n"
+       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  std::snprintf(buf, sizeof buf, "| load | 1 | %.3f | | | | |\n", r.load_seconds);
   s += buf;
   for (const auto& st : r.stages) {
-    std::snprintf(buf, sizeof buf, "| %s | %s | %.4f | %.4f | %zu |\n", st.stage.c_str(), st.unit.c_str(), st.mean(),
-                  st.stddev(), st.seconds.size());
+    std::snprintf(buf, sizeof buf, "| %s | %d | %.4f | %.4f | %.3f | %.4g | %.3f |\n", st.stage.c_str(), st.calls_per_run,
+                  st.mean(), st.stddev(), st.mean() * st.calls_per_run, st.flops_per_call / 1e9, st.tflops());
     s += buf;
   }
-  std::snprintf(buf, sizeof buf, "\npeak RSS %.0f MiB; estimated %.1f s of compute per second of video\n", r.peak_rss_mib,
-                r.seconds_per_video_second);
+  const double run = r.frames_per_run > 0 ? r.seconds_per_frame() * r.frames_per_run : 0;
+  std::snprintf(buf, sizeof buf,
+                "\nwhole run %.3f s for %d frames: %.4f ± %.4f s per output frame; %.2f TFLOP per run (%.3f TFLOP/s)\n"
+                "peak host RSS %.0f MiB (%.0f MiB after loading in %.2f s)",
+                run, r.frames_per_run, r.seconds_per_frame(), r.seconds_per_frame_stddev(), r.flops_per_run / 1e12,
+                run > 0 ? r.flops_per_run / run / 1e12 : 0.0, r.peak_rss_mib, r.peak_rss_after_load_mib, r.load_seconds);
   s += buf;
+  if (r.peak_device_mib >= 0) {
+    std::snprintf(buf, sizeof buf, "; peak device memory %.0f MiB", r.peak_device_mib);
+    s += buf;
+  }
+  s += "\n";
   return s;
 }
 
 std::string bench_json(const BenchReport& r) {
-  nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"dtype", r.dtype}, {"torch", r.torch_version},
-                      {"attention", r.attention}, {"threads", r.threads}, {"frames", r.frames}, {"size", r.size}, {"steps", r.steps},
-                      {"load_s", r.load_seconds}, {"peak_rss_mib", r.peak_rss_mib},
-                      {"seconds_per_video_second", r.seconds_per_video_second}};
+  nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"device_name", r.device_name}, {"dtype", r.dtype},
+                      {"torch", r.torch_version}, {"attention", r.attention}, {"threads", r.threads},
+                      {"frames", r.frames}, {"size", r.size}, {"steps", r.steps}, {"cfg_scale", r.cfg_scale},
+                      {"clips", r.clips}, {"runs", r.runs}, {"load_s", r.load_seconds},
+                      {"run_seconds", r.run_seconds}, {"frames_per_run", r.frames_per_run},
+                      {"seconds_per_frame", r.seconds_per_frame()}, {"seconds_per_frame_stddev", r.seconds_per_frame_stddev()},
+                      {"flops_per_run", r.flops_per_run},
+                      {"peak_rss_mib", r.peak_rss_mib}, {"peak_rss_after_load_mib", r.peak_rss_after_load_mib},
+                      {"peak_device_mib", r.peak_device_mib >= 0 ? nlohmann::json(r.peak_device_mib) : nlohmann::json(nullptr)}};
   j["stages"] = nlohmann::json::array();
   for (const auto& st : r.stages)
-    j["stages"].push_back({{"stage", st.stage}, {"unit", st.unit}, {"mean_s", st.mean()}, {"stddev_s", st.stddev()},
-                           {"runs", st.seconds}});
+    j["stages"].push_back({{"stage", st.stage}, {"calls_per_run", st.calls_per_run}, {"mean_s", st.mean()},
+                           {"stddev_s", st.stddev()}, {"per_run_s", st.mean() * st.calls_per_run},
+                           {"flops_per_call", st.flops_per_call}, {"tflops", st.tflops()}, {"runs", st.seconds}});
   return j.dump(2);
 }
 

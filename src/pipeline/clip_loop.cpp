@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "emo/audio.h"
 #include "emo/error.h"
+#include "pipeline/stage_clock.h"
 
 namespace emo::pipeline {
 
@@ -19,7 +21,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
   const int64_t latent_h = job.source_pixels.size(-2) / nets.vae->downscale();      // hallo: height // vae_scale_factor
   const int64_t latent_w = job.source_pixels.size(-1) / nets.vae->downscale();
   LoopStats st;
-  st.clips = clip_count(job.audio_windows.size(0), F);
+  st.clips = clip_count(job.audio_emb.size(0), F);
   // hallo: generator = torch.manual_seed(seed) once; diffusers' prepare_latents draws randn on the CPU generator in
   // the pipeline's dtype and moves it to the device.
   at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(s.seed));
@@ -35,11 +37,12 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
     in.full_mask = job.full_mask;
     in.face_mask = job.face_mask;
     in.lip_mask = job.lip_mask;
-    in.audio_windows = nets.place(job.audio_windows.slice(0, c * F, (c + 1) * F)); // [F, 5, L, H]
+    in.audio_windows = nets.place(audio::audio_windows(job.audio_emb, 2, c * F, (c + 1) * F));  // [F, 5, L, H]
     in.initial_latents = nets.place(c < static_cast<int64_t>(s.initial_latents.size())
                                         ? s.initial_latents[c]
                                         : torch::randn({1, 4, F, latent_h, latent_w}, gen, noise_opts));  // [1, 4, F, h, w]
     in.motion_scale = s.motion_scale;
+    in.clock = s.clock;
     in.guidance_scale = s.guidance_scale;
     in.steps = s.steps;
     if (s.speed) in.head_speed = nets.place(torch::full({1, M + F}, *s.speed, torch::kFloat));  // [1, M+F]
@@ -58,6 +61,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
     // Decode in chunks; every frame in [0, 1] float32 (hallo decode_latents), the last M kept for the next clip.
     auto tdc = Clock::now();
     std::vector<torch::Tensor> tail, all;
+    StageClock::Scope decode_scope(s.clock, "vae_decode");
     nets.vae->decode_latents(latents[0].permute({1, 0, 2, 3}), s.decode_chunk,     // [F, 4, h, w]
                              [&](int64_t first, const torch::Tensor& imgs) {
       auto frames01 = (imgs.to(torch::kFloat) / 2 + 0.5).clamp(0, 1);              // [n, 3, S, S]
@@ -67,6 +71,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
       const int64_t global = c * F + first;
       const int64_t keep = std::min<int64_t>(n, job.audio_length - global);       // trimmed past the audio
       if (keep > 0 && sink) {
+        StageClock::Scope sc(s.clock, "frames_out");
         sink(global, keep == n ? frames01 : frames01.slice(0, 0, keep));
         st.frames += keep;
       }

@@ -14,13 +14,14 @@
 namespace emo::pipeline {
 
 // Per-job conditioning. Every tensor is placed on the networks' device and dtype once per job (Networks::place),
-// except audio_windows, which may stay on the host: the loop places one clip's slice at a time.
+// except audio_emb, which may stay on the host: the loop builds and places one clip's windows at a time.
 struct JobInputs {
   torch::Tensor source_pixels;    // [1, 3, S, S] in [-1, 1]
   torch::Tensor face_tokens;      // [2, T, D] = face_tokens(nets, face_emb)
   torch::Tensor face_locator;     // [1, C0, F, h, w] = face_locator_features(nets, face_region, F)
   std::array<torch::Tensor, 4> full_mask, face_mask, lip_mask;  // per level [1, h_l * w_l]
-  torch::Tensor audio_windows;    // [clips * F, 5, L, H] (the padded sequence's windows)
+  torch::Tensor audio_emb;        // [clips * F, L, H] wav2vec2 features of the padded sequence (host or device);
+                                  // the loop builds and places one clip's windows at a time
   int64_t audio_length = 0;       // frames of real audio: the video is trimmed to this
 };
 
@@ -36,6 +37,7 @@ struct LoopSettings {
   int64_t decode_chunk = 4;       // frames per VAE decode call
   // Tests: given noise per clip ([1, 4, F, h, w], any device/dtype; placed) instead of drawing it from the seed.
   std::vector<torch::Tensor> initial_latents;
+  StageClock* clock = nullptr;    // benchmarks: per-stage device time; the sink's time is its own stage "frames_out"
 };
 
 // Decoded frames of one clip in video order: frames01 [n, 3, S, S] float32 in [0, 1] on the networks' device;
@@ -58,8 +60,8 @@ struct LoopStats {
   double decode_s = 0;       // VAE decode, including the sink's time (subtract what the sink measures itself)
 };
 
-// Number of clips for a padded audio window sequence of `windows` frames.
-inline int64_t clip_count(int64_t windows, int64_t clip_frames) { return windows / clip_frames; }
+// Number of clips for a padded audio feature sequence of `frames` frames.
+inline int64_t clip_count(int64_t frames, int64_t clip_frames) { return frames / clip_frames; }
 
 LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, const JobInputs& job,
                     const LoopSettings& s, const FrameSink& sink, const LoopProgress& progress = {},

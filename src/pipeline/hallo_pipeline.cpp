@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include "pipeline/runtime.h"
 #include "hub/digest.h"
 #include "pipeline/sidecar.h"
+#include "pipeline/stage_clock.h"
 
 namespace fs = std::filesystem;
 
@@ -52,7 +54,7 @@ struct Portrait {
 };
 
 struct AudioFeatures {
-  torch::Tensor windows;   // [seq_len, 5, L, H]
+  torch::Tensor emb;       // [seq_len, L, H] (the clip loop builds one clip's windows at a time)
   int64_t audio_length = 0;
   int64_t seq_len = 0;
   double seconds = 0;
@@ -76,6 +78,7 @@ class HalloPipeline final : public Pipeline {
   }
 
   const ModelSpec& spec() const override { return spec_; }
+  double load_seconds() const override { return load_seconds_; }
 
   GenerateResult generate(const GenerateRequest& req, const ProgressCallback& progress,
                           const std::atomic<bool>* cancel) override {
@@ -104,10 +107,17 @@ class HalloPipeline final : public Pipeline {
       if (cancel && cancel->load()) throw CancelledError(req.output + ": cancelled");
     };
 
+    std::unique_ptr<pipeline::StageClock> clock;
+    if (req.profile != StageProfile::kOff)
+      clock = std::make_unique<pipeline::StageClock>(device_, req.profile == StageProfile::kTimeAndFlops);
     auto t0 = Clock::now();
     report("portrait", 0, 1);
     const bool crop = p.crop || p.paste_back;  // --paste-back pastes a square crop back
-    auto portrait = get_portrait(req.image, size, p.require_face, crop);
+    std::shared_ptr<Portrait> portrait;
+    {
+      pipeline::StageClock::Scope sc(clock.get(), "portrait");
+      portrait = get_portrait(req.image, size, p.require_face, crop);
+    }
     timings["portrait"] = seconds_since(t0);
     check_cancel();
 
@@ -115,10 +125,14 @@ class HalloPipeline final : public Pipeline {
     report("audio", 0, 1);
     // Hallo's AudioProcessor: vocals first (audio-separator, Kim_Vocal_2) when the model folder has the separator
     const bool separate = p.vocal_separation && !separator_path().empty();
-    auto feats = get_audio(req.audio, fps, F, p.max_audio_seconds, separate, [&](int64_t chunk, int64_t chunks) {
-      check_cancel();
-      report("vocals", static_cast<int>(chunk), static_cast<int>(chunks));
-    });
+    std::shared_ptr<AudioFeatures> feats;
+    {
+      pipeline::StageClock::Scope sc(clock.get(), "wav2vec2");  // includes the vocal separation when it runs
+      feats = get_audio(req.audio, fps, F, p.max_audio_seconds, separate, [&](int64_t chunk, int64_t chunks) {
+        check_cancel();
+        report("vocals", static_cast<int>(chunk), static_cast<int>(chunks));
+      });
+    }
     timings["audio"] = seconds_since(t0);
     if (separate) timings["vocal_separation"] = feats->separation_s;
     check_cancel();
@@ -150,14 +164,17 @@ class HalloPipeline final : public Pipeline {
     // everything it computes (motion frames included) on the device.
     pipeline::JobInputs job;
     job.source_pixels = nets_->place(portrait->pixels);                            // [1, 3, S, S]
-    job.face_tokens = pipeline::face_tokens(*nets_, nets_->place(portrait->embedding));           // [2, T, D]
-    job.face_locator = pipeline::face_locator_features(*nets_, nets_->place(portrait->face_region), F);
+    {
+      pipeline::StageClock::Scope sc(clock.get(), "face_locator");  // + image_proj: once per job, not per clip
+      job.face_tokens = pipeline::face_tokens(*nets_, nets_->place(portrait->embedding));         // [2, T, D]
+      job.face_locator = pipeline::face_locator_features(*nets_, nets_->place(portrait->face_region), F);
+    }
     for (int l = 0; l < 4; ++l) {
       job.full_mask[l] = nets_->place(portrait->full[l]);
       job.face_mask[l] = nets_->place(portrait->face[l]);
       job.lip_mask[l] = nets_->place(portrait->lip[l]);
     }
-    job.audio_windows = feats->windows;                                             // host; placed per clip
+    job.audio_emb = feats->emb;                                                     // host; windows placed per clip
     job.audio_length = total_frames;
     pipeline::LoopSettings ls;
     ls.clip_frames = F;
@@ -168,6 +185,7 @@ class HalloPipeline final : public Pipeline {
     if (nets_->unet->config().speed.enabled) ls.speed = p.speed;
     ls.zero_first_motion_frames = pre.zero_first_motion_frames;
     ls.seed = p.seed;
+    ls.clock = clock.get();
 
     double t_encode = 0;
     auto stats = pipeline::run_clips(
@@ -197,7 +215,10 @@ class HalloPipeline final : public Pipeline {
     timings["encode"] = t_encode;
     check_cancel();
     auto tf = Clock::now();
-    writer.close();  // complete, but still under its temporary name until the sidecar is written too
+    {
+      pipeline::StageClock::Scope sc(clock.get(), "finish");
+      writer.close();  // complete, but still under its temporary name until the sidecar is written too
+    }
     timings["encode"] += seconds_since(tf);
 
     GenerateResult res;
@@ -205,6 +226,8 @@ class HalloPipeline final : public Pipeline {
     res.frames = static_cast<int>(written);
     res.seconds_of_video = static_cast<double>(written) / fps;
     res.elapsed_s = seconds_since(t_start);
+    if (clock)
+      for (const auto& [name, st] : clock->stages()) res.stages[name] = StageStats{st.seconds, st.flops, st.counted_calls};
     std::unique_ptr<util::AtomicFile> sidecar_file;
     if (p.write_sidecar) {
       nlohmann::json side = params_json;
@@ -272,7 +295,7 @@ class HalloPipeline final : public Pipeline {
       pr->lip[l] = t.lip_masks[l];
     }
     std::lock_guard<std::mutex> lock(mu_);
-    portraits_[key] = pr;
+    remember(portraits_, portrait_order_, key, pr, kCachedPortraits);
     return pr;
   }
 
@@ -331,14 +354,28 @@ class HalloPipeline final : public Pipeline {
     eo.clip_length = clip;
     auto emb = wav2vec_->embed(speech, eo);
     auto f = std::make_shared<AudioFeatures>();
-    f->windows = audio::audio_windows(emb.emb, 2);                                 // [seq_len, 5, L, H]
+    f->emb = emb.emb;                                                               // [seq_len, L, H]
     f->seq_len = emb.seq_len;
     f->audio_length = emb.audio_length;
     f->seconds = static_cast<double>(speech.size()) / 16000.0;
     f->separation_s = separation_s;
     std::lock_guard<std::mutex> lock(mu_);
-    audios_[key] = f;
+    remember(audios_, audio_order_, key, f, kCachedAudios);
     return f;
+  }
+
+  // Per-job caches are bounded: a batch that shares a portrait or a voice between neighbouring jobs analyses it
+  // once, and a long batch keeps no more than the last few (memory stays flat over thousands of jobs).
+  static constexpr size_t kCachedPortraits = 8;
+  static constexpr size_t kCachedAudios = 2;
+  template <class V>
+  static void remember(std::map<std::string, V>& cache, std::deque<std::string>& order, const std::string& key,
+                       const V& value, size_t capacity) {
+    if (cache.emplace(key, value).second) order.push_back(key);
+    while (order.size() > capacity) {
+      cache.erase(order.front());
+      order.pop_front();
+    }
   }
 
   nlohmann::json model_hashes() {
@@ -362,6 +399,7 @@ class HalloPipeline final : public Pipeline {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Portrait>> portraits_;
   std::map<std::string, std::shared_ptr<AudioFeatures>> audios_;
+  std::deque<std::string> portrait_order_, audio_order_;
   nlohmann::json hashes_;
 };
 

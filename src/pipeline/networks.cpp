@@ -5,6 +5,7 @@
 #include "models/autoencoder_kl.h"
 #include "emo/scheduler.h"
 #include "emo/weight_loader.h"
+#include "pipeline/stage_clock.h"
 
 namespace emo::pipeline {
 
@@ -175,11 +176,19 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   auto tokens = cfg ? in.face_tokens : in.face_tokens.slice(0, 1, 2);              // [halves, T, D]
 
   // ReferenceNet once per clip on [ref, motion frames] (x2 with CFG), timestep 0, image tokens [uncond, cond] / [cond].
-  auto ref_latents = nets.vae->encode_latents(in.ref_pixels);                     // [1+M, 4, h, w]
+  torch::Tensor ref_latents;
+  {
+    StageClock::Scope sc(in.clock, "vae_encode");
+    ref_latents = nets.vae->encode_latents(in.ref_pixels);                          // [1+M, 4, h, w]
+  }
   if (trace) trace->ref_latents = ref_latents;
-  auto banks = nets.reference->write_banks(cfg ? ref_latents.repeat({2, 1, 1, 1}) : ref_latents,
-                                           torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(dev)),
-                                           tokens);                                 // each [halves(1+M), L, C]
+  std::vector<torch::Tensor> banks;
+  {
+    StageClock::Scope sc(in.clock, "reference_net");
+    banks = nets.reference->write_banks(cfg ? ref_latents.repeat({2, 1, 1, 1}) : ref_latents,
+                                        torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(dev)),
+                                        tokens);                                    // each [halves(1+M), L, C]
+  }
   if (in.zero_motion_banks) {
     const int64_t per_half = ref_latents.size(0);
     for (auto& b : banks) {
@@ -193,7 +202,11 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   // Conditioning shared by every step (constant within the clip).
   models::UNet3DConditions cond;
   cond.encoder_hidden_states = tokens;                                              // [halves, T, D]
-  auto audio = nets.audio_proj->forward(in.audio_windows.unsqueeze(0));            // [1, F, 32, 768]
+  torch::Tensor audio;
+  {
+    StageClock::Scope sc(in.clock, "audio_proj");
+    audio = nets.audio_proj->forward(in.audio_windows.unsqueeze(0));                // [1, F, 32, 768]
+  }
   if (trace) trace->audio_tokens = audio;
   cond.audio_embedding = cfg ? torch::cat({torch::zeros_like(audio), audio}, 0) : audio;  // [halves, F, 32, 768]
   cond.mask_cond_fea = cfg ? torch::cat({torch::zeros_like(in.face_locator), in.face_locator}, 0) : in.face_locator;
@@ -219,14 +232,21 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   for (int64_t t : scheduler.timesteps()) {
     auto x = cfg ? torch::cat({latents, latents}, 0) : latents;                     // [halves, 4, F, h, w]
     auto tt = torch::full({}, t, torch::TensorOptions().dtype(torch::kLong).device(dev));
-    auto out = nets.unet->forward(x, tt, cond);                                     // [halves, 4, F, h, w]
-    if (trace) trace->unet_out.push_back(out);
-    torch::Tensor guided = out;
-    if (cfg) {
-      auto chunks = out.chunk(2, 0);
-      guided = sampling::cfg_combine(chunks[0], chunks[1], in.guidance_scale);
+    torch::Tensor out;
+    {
+      StageClock::Scope sc(in.clock, "unet3d_step");
+      out = nets.unet->forward(x, tt, cond);                                        // [halves, 4, F, h, w]
     }
-    latents = scheduler.step(guided, t, latents).prev_sample;
+    if (trace) trace->unet_out.push_back(out);
+    {
+      StageClock::Scope sc(in.clock, "guidance_ddim");
+      torch::Tensor guided = out;
+      if (cfg) {
+        auto chunks = out.chunk(2, 0);
+        guided = sampling::cfg_combine(chunks[0], chunks[1], in.guidance_scale);
+      }
+      latents = scheduler.step(guided, t, latents).prev_sample;
+    }
     if (trace) trace->latents.push_back(latents);
     ++step;
     if (on_step) on_step(step, static_cast<int>(in.steps));

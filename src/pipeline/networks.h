@@ -20,6 +20,8 @@
 
 namespace emo::pipeline {
 
+class StageClock;
+
 // Configs of hallo's plain modules, read from the tensor shapes in net.pth (hallo builds them with fixed
 // constructor arguments; reading shapes makes tiny test models and other widths work too).
 models::FaceLocatorConfig detect_face_locator(const io::StateDict& sd, const std::string& prefix);
@@ -71,6 +73,7 @@ struct ClipInputs {
   int64_t steps = 40;
   bool zero_motion_banks = false;  // EMO's first clip: motion frames are zero maps
   torch::Tensor head_speed;        // [1, M + F] degrees/frame (EMO speed layers) or undefined
+  StageClock* clock = nullptr;     // benchmarks: per-stage device time (pipeline/stage_clock.h); none: no sync
 };
 
 struct ClipTrace {  // optional intermediates (golden tests)

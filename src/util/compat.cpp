@@ -9,6 +9,14 @@ namespace emo::compat {
 
 namespace {
 std::atomic<AttentionBackend> g_backend{AttentionBackend::kAuto};
+std::atomic<bool> g_count_flops{false};
+std::atomic<uint64_t> g_attention_flops{0};
+}
+
+uint64_t attention_flops_reset(bool counting) {
+  const uint64_t n = g_attention_flops.exchange(0);
+  g_count_flops = counting;
+  return n;
 }
 
 void set_attention_backend(AttentionBackend b) { g_backend = b; }
@@ -50,6 +58,10 @@ torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, con
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale) {
   const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  if (g_count_flops.load(std::memory_order_relaxed)) {  // q k^T and p v: 2 x multiply-accumulate each
+    const int64_t lq = q.size(-2), lk = k.size(-2), bh = q.numel() / (lq * q.size(-1));
+    g_attention_flops += static_cast<uint64_t>(2 * bh * lq * lk * (q.size(-1) + v.size(-1)));
+  }
   if (g_backend == AttentionBackend::kAuto)
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/false, s);
   return math_attention(q, k, v, s);

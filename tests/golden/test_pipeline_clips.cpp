@@ -34,7 +34,7 @@ LoopRun run_fixture_loop(const Fixture& fx, emo::pipeline::Networks& nets, bool 
     job.face_mask[l] = put(fx.input("face_mask." + std::to_string(l)));
     job.lip_mask[l] = put(fx.input("lip_mask." + std::to_string(l)));
   }
-  job.audio_windows = emo::audio::audio_windows(fx.input("audio_emb"), 2);           // host [frames, 5, L, H]
+  job.audio_emb = fx.input("audio_emb");                                             // host [frames, L, H]
   job.audio_length = fx.input("audio_length").item<int64_t>();
   emo::pipeline::LoopSettings s;
   s.clip_frames = F;
