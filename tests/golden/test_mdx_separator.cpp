@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "emo/audio.h"
 #include "emo/separator.h"
 #include "emo/state_dict.h"
@@ -14,7 +17,16 @@
 
 namespace {
 
-const std::string kDir = std::string(EMO_SOURCE_DIR) + "/tests/data/mdx";
+// The project's own test data: $EMO_TEST_DATA_DIR/mdx, else the source tree's tests/data/mdx, else ./tests/data/mdx
+// (scripts/gpu_check.sh runs the golden binary from a bundle, possibly in a checkout at another path).
+std::string data_dir() {
+  namespace fs = std::filesystem;
+  if (const char* e = std::getenv("EMO_TEST_DATA_DIR"); e && *e) return std::string(e) + "/mdx";
+  const std::string src = std::string(EMO_SOURCE_DIR) + "/tests/data/mdx";
+  if (fs::is_directory(src) || !fs::is_directory("tests/data/mdx")) return src;
+  return "tests/data/mdx";
+}
+const std::string kDir = data_dir();
 
 struct MdxFixture {
   emo::io::StateDict expected;
