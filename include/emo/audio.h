@@ -25,6 +25,7 @@ struct DecodeOptions {
   int channels = 1;                // output channels; 1 = average of the source channels (as librosa's mono=True);
                                    // 0 = keep the source channel count; 2 = stereo via libswresample's matrix
   double max_duration_s = 3600.0;  // longer inputs are refused (InputError); <= 0 disables the check
+  std::string resampler;           // libswresample engine: "" = its default ("swr"), "soxr" = libsoxr (librosa's soxr_hq)
 };
 
 struct DecodedAudio {

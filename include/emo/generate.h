@@ -42,6 +42,7 @@ struct GenerateParams {
   bool paste_back = false;      // put the animated square back into the original (non-square) image; implies crop
   bool require_face = false;    // no face found -> error instead of whole-image fallback
   double max_audio_seconds = 3600;
+  bool vocal_separation = true; // separate the vocals first when the model folder has audio_separator/Kim_Vocal_2.onnx (Hallo)
   bool write_sidecar = true;    // OUT.json next to the video
 };
 

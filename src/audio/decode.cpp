@@ -201,6 +201,7 @@ DecodedAudio decode_audio(const std::string& path, const DecodeOptions& opt) {
       int e = swr_alloc_set_opts2(&s, &out_layout, AV_SAMPLE_FMT_FLTP, opt.sample_rate, &in_layout,
                                   static_cast<AVSampleFormat>(f->format), f->sample_rate, 0, nullptr);
       av::SwrPtr fresh(s);
+      if (e >= 0 && !opt.resampler.empty()) e = av_opt_set(fresh.get(), "resampler", opt.resampler.c_str(), 0);
       if (e >= 0) e = swr_init(fresh.get());
       if (e < 0) {
         av_channel_layout_uninit(&in_layout);

@@ -34,6 +34,9 @@ void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
   sub->add_flag("--paste-back", p.paste_back, "Paste the animated square crop back into the original non-square image (implies --crop)");
   sub->add_flag("--require-face", p.require_face, "Fail when no face is found (default: whole image, with a warning)");
   sub->add_option("--max-audio-seconds", p.max_audio_seconds, "Refuse longer audio");
+  sub->add_flag_function(
+      "--no-vocal-separation", [&p](std::int64_t) { p.vocal_separation = false; },
+      "Feed the audio as it is to wav2vec2 (default: separate the vocals first when the model folder has audio_separator/Kim_Vocal_2.onnx, as Hallo)");
 }
 
 void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {

@@ -29,6 +29,7 @@ Run add_cut(CLI::App& app, GlobalOptions& g);
 Run add_make_test_model(CLI::App& app, GlobalOptions& g);
 Run add_probe(CLI::App& app, GlobalOptions& g);
 Run add_download(CLI::App& app, GlobalOptions& g);
+Run add_separate(CLI::App& app, GlobalOptions& g);
 
 // Flags shared by generate and batch (src/cli/cmd_generate.cpp).
 void add_generate_param_flags(CLI::App* sub, GenerateParams& p);

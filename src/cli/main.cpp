@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   reg(add_make_test_model);
   reg(add_probe);
   reg(add_download);
+  reg(add_separate);
 
   try {
     app.parse(argc, argv);

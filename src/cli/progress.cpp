@@ -28,6 +28,9 @@ void ProgressPrinter::operator()(const Progress& p) {
     if (p.stage == "portrait" || p.stage == "audio") {
       finish();
       std::fprintf(stderr, "[%7.1fs] %s...\n", p.elapsed_s, p.stage == "portrait" ? "analysing portrait" : "encoding audio");
+    } else if (p.stage == "vocals") {
+      finish();
+      std::fprintf(stderr, "[%7.1fs] separating vocals: chunk %d/%d\n", p.elapsed_s, p.current + 1, p.total);
     }
     return;
   }

@@ -52,6 +52,7 @@ const std::vector<Field>& fields() {
       bool_field("paste_back", &GenerateParams::paste_back),
       bool_field("require_face", &GenerateParams::require_face),
       dbl_field("max_audio_seconds", &GenerateParams::max_audio_seconds),
+      bool_field("vocal_separation", &GenerateParams::vocal_separation),
   };
   return f;
 }

@@ -19,10 +19,12 @@
 #include "emo/face_tensors.h"
 #include "emo/generate.h"
 #include "emo/log.h"
+#include "emo/separator.h"
 #include "emo/video.h"
 #include "pipeline/clip_loop.h"
 #include "pipeline/networks.h"
 #include "pipeline/runtime.h"
+#include "hub/digest.h"
 #include "pipeline/sidecar.h"
 #include "pipeline/stage_clock.h"
 
@@ -56,6 +58,7 @@ struct AudioFeatures {
   int64_t audio_length = 0;
   int64_t seq_len = 0;
   double seconds = 0;
+  double separation_s = 0;  // time spent separating the vocals (0 when off)
 };
 
 class HalloPipeline final : public Pipeline {
@@ -120,12 +123,18 @@ class HalloPipeline final : public Pipeline {
 
     t0 = Clock::now();
     report("audio", 0, 1);
+    // Hallo's AudioProcessor: vocals first (audio-separator, Kim_Vocal_2) when the model folder has the separator
+    const bool separate = p.vocal_separation && !separator_path().empty();
     std::shared_ptr<AudioFeatures> feats;
     {
-      pipeline::StageClock::Scope sc(clock.get(), "wav2vec2");
-      feats = get_audio(req.audio, fps, F, p.max_audio_seconds);
+      pipeline::StageClock::Scope sc(clock.get(), "wav2vec2");  // includes the vocal separation when it runs
+      feats = get_audio(req.audio, fps, F, p.max_audio_seconds, separate, [&](int64_t chunk, int64_t chunks) {
+        check_cancel();
+        report("vocals", static_cast<int>(chunk), static_cast<int>(chunks));
+      });
     }
     timings["audio"] = seconds_since(t0);
+    if (separate) timings["vocal_separation"] = feats->separation_s;
     check_cancel();
 
     const int64_t total_frames = feats->audio_length;
@@ -142,7 +151,8 @@ class HalloPipeline final : public Pipeline {
                                   {"clip_frames", F}, {"motion_frames", M},
                                   {"motion_scale", {p.pose_weight, p.face_weight, p.lip_weight}},
                                   {"speed", p.speed}, {"portrait", crop ? "crop" : "resize"},
-                                  {"guidance", cfg > 1 ? "cfg" : "none"}, {"emo_version", EMO_VERSION}};
+                                  {"guidance", cfg > 1 ? "cfg" : "none"}, {"emo_version", EMO_VERSION},
+                                  {"vocal_separation", separate ? separator_info() : nlohmann::json(false)}};
     video::VideoWriterOptions vopt;
     vopt.fps = fps;
     vopt.crf = p.crf;
@@ -289,15 +299,56 @@ class HalloPipeline final : public Pipeline {
     return pr;
   }
 
-  std::shared_ptr<AudioFeatures> get_audio(const std::string& path, int fps, int64_t clip, double max_seconds) {
-    const std::string key = file_key(path) + "|" + std::to_string(fps) + "|" + std::to_string(clip);
+  // Hallo's layout: <model folder>/audio_separator/Kim_Vocal_2.onnx ("" when the folder has none).
+  std::string separator_path() const {
+    const auto f = fs::path(spec_.paths.root) / "audio_separator" / "Kim_Vocal_2.onnx";
+    std::error_code ec;
+    return fs::is_regular_file(f, ec) ? f.string() : std::string();
+  }
+
+  const audio::MdxSeparator& separator() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!separator_) separator_ = std::make_unique<audio::MdxSeparator>(audio::MdxSeparator::load(separator_path(), {}, device_.str()));
+    return *separator_;
+  }
+
+  nlohmann::json separator_info() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (separator_info_.is_null()) {
+      const auto path = separator_path();
+      hub::Sha256 sha;
+      hub::for_each_chunk(path, [&](const char* d, size_t n) { sha.update(d, n); });
+      separator_info_ = {{"model", fs::path(path).lexically_relative(spec_.paths.root).string()},
+                         {"sha256", sha.hex_digest()}};
+    }
+    return separator_info_;
+  }
+
+  std::shared_ptr<AudioFeatures> get_audio(const std::string& path, int fps, int64_t clip, double max_seconds,
+                                           bool separate, const audio::ChunkCallback& on_chunk) {
+    const std::string key = file_key(path) + "|" + std::to_string(fps) + "|" + std::to_string(clip) + (separate ? "|vocals" : "");
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = audios_.find(key);
       if (it != audios_.end()) return it->second;
     }
-    audio::AudioSource src;
-    auto speech = audio::load_speech_16k(path, &src, max_seconds);
+    std::vector<float> speech;
+    double separation_s = 0;
+    if (separate) {
+      // audio-separator: librosa.load(mono=False, sr=44100) -> MDX-Net vocals -> 16-bit WAV; then Hallo resamples
+      // that file to 16 kHz with ffmpeg and librosa.load(sr=16000) makes it mono (docs/audio.md)
+      const auto ts = Clock::now();
+      const auto& sep = separator();
+      auto mix = audio::load_mix(path, sep.params().sample_rate, max_seconds);                 // [C, n] at 44.1 kHz
+      auto stem = sep.separate(mix, on_chunk);                                                // [2, n] vocals
+      if (stem.abs().max().item<float>() < 1e-6f)  // audio-separator writes no file then (Hallo stops)
+        throw InputError(path + ": the separated vocals are silent (no voice found); use --no-vocal-separation to animate the audio as it is");
+      speech = audio::hallo_vocals_16k(audio::stem_to_int16(stem), sep.params().sample_rate);
+      separation_s = seconds_since(ts);
+    } else {
+      audio::AudioSource src;
+      speech = audio::load_speech_16k(path, &src, max_seconds);
+    }
     audio::EmbedOptions eo;
     eo.fps = fps;
     eo.clip_length = clip;
@@ -307,6 +358,7 @@ class HalloPipeline final : public Pipeline {
     f->seq_len = emb.seq_len;
     f->audio_length = emb.audio_length;
     f->seconds = static_cast<double>(speech.size()) / 16000.0;
+    f->separation_s = separation_s;
     std::lock_guard<std::mutex> lock(mu_);
     remember(audios_, audio_order_, key, f, kCachedAudios);
     return f;
@@ -341,6 +393,8 @@ class HalloPipeline final : public Pipeline {
   torch::ScalarType dtype_ = torch::kFloat;
   std::unique_ptr<pipeline::Networks> nets_;
   std::unique_ptr<audio::Wav2Vec2Embedder> wav2vec_;
+  std::unique_ptr<audio::MdxSeparator> separator_;  // loaded on first use
+  nlohmann::json separator_info_;
   double load_seconds_ = 0;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Portrait>> portraits_;

@@ -323,7 +323,9 @@ TEST(BatchManifest, ApplyOverrideParsesText) {
   EXPECT_THROW(apply_override(p, "steps", "3.5"), emo::UsageError);
   EXPECT_THROW(apply_override(p, "write_sidecar", "false"), emo::UsageError);
   EXPECT_THROW(apply_override(p, "paste_back", "maybe"), emo::UsageError);
-  EXPECT_EQ(override_keys().size(), 15u);
+  apply_override(p, "vocal-separation", "false");
+  EXPECT_FALSE(p.vocal_separation);
+  EXPECT_EQ(override_keys().size(), 16u);
 }
 
 // ---- Shards ---------------------------------------------------------------------------------------
