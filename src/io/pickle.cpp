@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "emo/error.h"
 
@@ -33,6 +34,9 @@ namespace {
 constexpr size_t kMaxStack = 1u << 20;
 constexpr size_t kMaxMemo = 1u << 24;
 constexpr size_t kMaxRank = 16;
+// Containers nest at most this deep (a state dict nests 2-4 levels). Deeper data, and reference cycles (legal in
+// Python pickles, never in a state dict), are refused: consumers walk the result recursively.
+constexpr size_t kMaxDepth = 256;
 
 struct StorageType {
   const char* name;
@@ -78,6 +82,18 @@ class Machine {
       : d_(d), n_(n), res_(res), ctx_(ctx) {}
 
   ValuePtr run(size_t* consumed);
+  // Every value the machine still holds (stack, memo, storages), as roots for check_graph / dismantle.
+  std::vector<ValuePtr> held() const {
+    std::vector<ValuePtr> out(stack_.begin(), stack_.end());
+    for (const auto& [k, v] : memo_) out.push_back(v);
+    for (const auto& [k, v] : storages_) out.push_back(v);
+    return out;
+  }
+  void clear() {
+    stack_.clear();
+    memo_.clear();
+    storages_.clear();
+  }
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
@@ -455,10 +471,103 @@ ValuePtr Machine::run(size_t* consumed) {
 
 }  // namespace
 
+namespace {
+
+template <typename F>
+void for_each_child(const Value& v, F&& f) {
+  for (const auto& x : v.items) f(x);
+  for (const auto& [k, x] : v.dict) {
+    f(k);
+    f(x);
+  }
+}
+
+// Iterative depth-first walk from `root`: throws ModelError on a reference cycle or nesting deeper than kMaxDepth.
+void check_graph(const ValuePtr& root, const std::string& context) {
+  if (!root) return;
+  enum : uint8_t { kOpen = 1, kDone = 2 };
+  std::unordered_map<const Value*, uint8_t> state;
+  struct Frame {
+    const Value* v;
+    size_t next;
+  };
+  std::vector<Frame> path{{root.get(), 0}};
+  state[root.get()] = kOpen;
+  while (!path.empty()) {
+    Frame& f = path.back();
+    const Value& v = *f.v;
+    const size_t n = v.items.size() + 2 * v.dict.size();
+    if (f.next == n) {
+      state[f.v] = kDone;
+      path.pop_back();
+      continue;
+    }
+    const size_t i = f.next++;
+    const Value* c = i < v.items.size() ? v.items[i].get()
+                     : ((i - v.items.size()) % 2 == 0 ? v.dict[(i - v.items.size()) / 2].first.get()
+                                                       : v.dict[(i - v.items.size()) / 2].second.get());
+    if (!c) continue;
+    auto [it, fresh] = state.emplace(c, kOpen);
+    if (!fresh) {
+      if (it->second == kOpen) throw ModelError(context + ": refused pickle data: a container holds itself (reference cycle)");
+      continue;
+    }
+    if (path.size() >= kMaxDepth) throw ModelError(context + ": refused pickle data: containers nested deeper than " + std::to_string(kMaxDepth));
+    path.push_back({c, 0});
+  }
+}
+
+// Releases a value graph that may hold cycles or very deep chains without leaking and without recursing:
+// every container reachable from `roots` is emptied first, then all of them are released one by one. Values in
+// `keep` (the result of a successful load) and what they hold are left alone.
+void dismantle(std::vector<ValuePtr> roots, const std::unordered_set<const Value*>* keep = nullptr) {
+  std::vector<ValuePtr> all;
+  std::unordered_set<const Value*> seen;
+  std::vector<ValuePtr> todo = std::move(roots);
+  while (!todo.empty()) {
+    ValuePtr v = std::move(todo.back());
+    todo.pop_back();
+    if (!v || (keep && keep->count(v.get())) || !seen.insert(v.get()).second) continue;
+    for_each_child(*v, [&](const ValuePtr& c) { todo.push_back(c); });
+    all.push_back(std::move(v));
+  }
+  for (auto& v : all) {
+    v->items.clear();
+    v->dict.clear();
+  }
+}
+
+}  // namespace
+
 ValuePtr load(const uint8_t* data, size_t size, const StorageResolver& storages, const std::string& context,
               size_t* consumed) {
   Machine m(data, size, storages, context);
-  return m.run(consumed);
+  ValuePtr root;
+  try {
+    root = m.run(consumed);
+    check_graph(root, context);
+  } catch (...) {
+    auto roots = m.held();
+    roots.push_back(std::move(root));
+    m.clear();
+    dismantle(std::move(roots));
+    throw;
+  }
+  // Values left in the memo or on the stack but not in the result may still form cycles: release them safely.
+  auto rest = m.held();
+  m.clear();
+  std::unordered_set<const Value*> keep;
+  {
+    std::vector<const Value*> todo{root.get()};
+    while (!todo.empty()) {
+      const Value* v = todo.back();
+      todo.pop_back();
+      if (!v || !keep.insert(v).second) continue;
+      for_each_child(*v, [&](const ValuePtr& c) { todo.push_back(c.get()); });
+    }
+  }
+  dismantle(std::move(rest), &keep);
+  return root;
 }
 
 }  // namespace emo::io::pickle

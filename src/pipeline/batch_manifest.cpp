@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "emo/batch.h"
+#include "pipeline/sidecar.h"
 
 namespace fs = std::filesystem;
 
@@ -401,7 +402,7 @@ Manifest parse_manifest_text(const std::string& text, const std::string& name, c
       if (!fresh) {
         problems.push_back("output '" + r.output + "' is also the output of line " + std::to_string(it->second));
       } else {
-        auto [st, sfresh] = sidecar_line.emplace(sidecar_path(key), r.line);
+        auto [st, sfresh] = sidecar_line.emplace(pipeline::sidecar_path(key), r.line);
         if (!sfresh)
           problems.push_back("output '" + r.output + "' would share its sidecar " + fs::path(st->first).filename().string() +
                              " with the output of line " + std::to_string(st->second));
