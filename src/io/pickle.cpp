@@ -11,6 +11,29 @@
 
 namespace emo::io::pickle {
 
+Value::~Value() {
+  // Free the values this one holds without one level of recursion per level of nesting: a pickle can chain
+  // 100000 one-element tuples, and releasing that recursively overflows the stack. Children that other values
+  // still share are only released (their count drops), not taken apart.
+  if (items.empty() && dict.empty()) return;
+  std::vector<ValuePtr> todo;
+  auto take = [&todo](Value& v) {
+    for (auto& x : v.items) todo.push_back(std::move(x));
+    for (auto& [k, x] : v.dict) {
+      todo.push_back(std::move(k));
+      todo.push_back(std::move(x));
+    }
+    v.items.clear();
+    v.dict.clear();
+  };
+  take(*this);
+  while (!todo.empty()) {
+    ValuePtr v = std::move(todo.back());
+    todo.pop_back();
+    if (v && v.use_count() == 1) take(*v);
+  }  // v is released here with nothing left in it
+}
+
 std::string Value::describe() const {
   switch (kind) {
     case Kind::kNone: return "None";
@@ -82,11 +105,12 @@ class Machine {
       : d_(d), n_(n), res_(res), ctx_(ctx) {}
 
   ValuePtr run(size_t* consumed);
-  // Every value the machine still holds (stack, memo, storages), as roots for check_graph / dismantle.
-  std::vector<ValuePtr> held() const {
-    std::vector<ValuePtr> out(stack_.begin(), stack_.end());
-    for (const auto& [k, v] : memo_) out.push_back(v);
-    for (const auto& [k, v] : storages_) out.push_back(v);
+  // Lists and dicts that APPEND(S)/SETITEM(S) changed and that are still alive. Only such a change can close a
+  // reference cycle (every other value holds only values older than itself), so emptying these breaks them all.
+  std::vector<ValuePtr> mutated() const {
+    std::vector<ValuePtr> out;
+    for (const auto& w : mutated_)
+      if (auto v = w.lock()) out.push_back(std::move(v));
     return out;
   }
   void clear() {
@@ -155,8 +179,12 @@ class Machine {
     if (it == memo_.end()) fail("memo index " + std::to_string(idx) + " not defined");
     return it->second;
   }
+  void note_mutation(const ValuePtr& v) {
+    if (mutated_.empty() || mutated_.back().lock() != v) mutated_.push_back(v);
+  }
   void set_items(ValuePtr& dict, std::vector<ValuePtr>& kv) {
     if (!dict->is(Value::Kind::kDict)) fail("SETITEM(S) on a " + dict->describe());
+    note_mutation(dict);
     if (kv.size() % 2) fail("odd number of items for SETITEMS");
     for (size_t j = 0; j < kv.size(); j += 2) {
       bool replaced = false;
@@ -188,6 +216,7 @@ class Machine {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
   std::unordered_map<std::string, ValuePtr> storages_;
+  std::vector<std::weak_ptr<Value>> mutated_;
 };
 
 std::vector<int64_t> Machine::int_tuple(const ValuePtr& v, const char* what) {
@@ -381,6 +410,7 @@ ValuePtr Machine::run(size_t* consumed) {
         auto x = pop();
         auto& l = top();
         if (!l->is(Value::Kind::kList)) fail("APPEND to a " + l->describe());
+        note_mutation(l);
         l->items.push_back(x);
         break;
       }
@@ -388,6 +418,7 @@ ValuePtr Machine::run(size_t* consumed) {
         auto xs = pop_mark();
         auto& l = top();
         if (!l->is(Value::Kind::kList)) fail("APPENDS to a " + l->describe());
+        note_mutation(l);
         for (auto& x : xs) l->items.push_back(x);
         break;
       }
@@ -517,56 +548,41 @@ void check_graph(const ValuePtr& root, const std::string& context) {
   }
 }
 
-// Releases a value graph that may hold cycles or very deep chains without leaking and without recursing:
-// every container reachable from `roots` is emptied first, then all of them are released one by one. Values in
-// `keep` (the result of a successful load) and what they hold are left alone.
-void dismantle(std::vector<ValuePtr> roots, const std::unordered_set<const Value*>* keep = nullptr) {
-  std::vector<ValuePtr> all;
-  std::unordered_set<const Value*> seen;
-  std::vector<ValuePtr> todo = std::move(roots);
-  while (!todo.empty()) {
-    ValuePtr v = std::move(todo.back());
-    todo.pop_back();
-    if (!v || (keep && keep->count(v.get())) || !seen.insert(v.get()).second) continue;
-    for_each_child(*v, [&](const ValuePtr& c) { todo.push_back(c); });
-    all.push_back(std::move(v));
-  }
-  for (auto& v : all) {
-    v->items.clear();
-    v->dict.clear();
-  }
-}
-
 }  // namespace
 
 ValuePtr load(const uint8_t* data, size_t size, const StorageResolver& storages, const std::string& context,
               size_t* consumed) {
   Machine m(data, size, storages, context);
   ValuePtr root;
+  // Values the result does not hold may still form cycles (left in the memo, or popped and dropped): empty every
+  // changed container outside the result so that they are freed (Value's destructor frees long chains without
+  // recursing). On failure nothing is kept.
+  auto release = [&m](const std::unordered_set<const Value*>* keep) {
+    auto changed = m.mutated();
+    m.clear();
+    for (auto& v : changed) {
+      if (keep && keep->count(v.get())) continue;
+      v->items.clear();
+      v->dict.clear();
+    }
+  };
   try {
     root = m.run(consumed);
     check_graph(root, context);
   } catch (...) {
-    auto roots = m.held();
-    roots.push_back(std::move(root));
-    m.clear();
-    dismantle(std::move(roots));
+    root.reset();
+    release(nullptr);
     throw;
   }
-  // Values left in the memo or on the stack but not in the result may still form cycles: release them safely.
-  auto rest = m.held();
-  m.clear();
   std::unordered_set<const Value*> keep;
-  {
-    std::vector<const Value*> todo{root.get()};
-    while (!todo.empty()) {
-      const Value* v = todo.back();
-      todo.pop_back();
-      if (!v || !keep.insert(v).second) continue;
-      for_each_child(*v, [&](const ValuePtr& c) { todo.push_back(c.get()); });
-    }
+  std::vector<const Value*> todo{root.get()};
+  while (!todo.empty()) {  // the result is acyclic and at most kMaxDepth deep (check_graph)
+    const Value* v = todo.back();
+    todo.pop_back();
+    if (!v || !keep.insert(v).second) continue;
+    for_each_child(*v, [&](const ValuePtr& c) { todo.push_back(c.get()); });
   }
-  dismantle(std::move(rest), &keep);
+  release(&keep);
   return root;
 }
 
