@@ -14,7 +14,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 targets="safetensors pth pickle onnx manifest_jsonl manifest_csv model_config"
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 case "${1:-}" in
   -h|--help|"") usage; exit 0 ;;
   --list) echo "$targets"; exit 0 ;;
