@@ -19,6 +19,8 @@ enum class ExitCode : int {
   kAuth = 9,            // download: 401/403 (HF_TOKEN missing or rejected, gated repository)
   kNotFound = 10,       // download: 404 (repository, revision or file)
   kChecksum = 11,       // download: a file does not match the size/SHA-256 the Hub published
+  kDeviceOutOfMemory = 12,  // the device (GPU) ran out of memory during a job
+  kDevice = 13,         // another device failure (CUDA, cuDNN, cuBLAS error) during a job
   kInterrupted = 130,   // SIGINT/SIGTERM
 };
 

@@ -11,6 +11,9 @@ class MappedFile {
  public:
   // Throws ModelError naming the file when it cannot be opened or mapped.
   static std::shared_ptr<const MappedFile> open(const std::string& path);
+  // A copy of [data, data + size) held in memory under the name `name` (used in messages): the readers'
+  // in-memory entry point (fuzz targets, tests). The readers see it exactly as a mapped file.
+  static std::shared_ptr<const MappedFile> from_bytes(const std::string& name, const uint8_t* data, size_t size);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -23,6 +26,8 @@ class MappedFile {
   MappedFile() = default;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;          // data_ is an mmap (else it points into owned_)
+  std::unique_ptr<uint8_t[]> owned_;
   std::string path_;
 };
 

@@ -20,6 +20,7 @@ const char* to_string(WeightFormat f);
 
 // Sniffs the format from the first bytes (not the extension).
 WeightFormat detect_format(const std::string& path);
+WeightFormat detect_format(const uint8_t* data, size_t size);
 
 // Loads any supported weight file into a flat state dict. For checkpoints that nest the state dict
 // (Lightning `{"state_dict": ...}`, `{"module": ...}`) the nested dict is returned; non-tensor
@@ -43,6 +44,8 @@ class SafetensorsFile {
   // Maps and fully validates the file (header bound, JSON, dtypes, shapes vs byte sizes,
   // contiguous non-overlapping offsets covering the whole buffer, file size).
   static SafetensorsFile open(const std::string& path);
+  // Same, from a file already mapped (or held in memory: MappedFile::from_bytes).
+  static SafetensorsFile open(std::shared_ptr<const MappedFile> file);
 
   const std::string& path() const;
   const std::vector<TensorEntry>& entries() const { return entries_; }  // in offset order
@@ -74,5 +77,6 @@ size_t safetensors_dtype_size(const std::string& dtype);
 // Reads a torch.save file (zip or legacy) through the safe pickle subset and returns its state dict
 // (see load_state_dict for nesting rules). Refuses any pickle global outside the allow-list.
 StateDict load_torch_checkpoint(const std::string& path);
+StateDict load_torch_checkpoint(const std::shared_ptr<const MappedFile>& file);  // in-memory entry point
 
 }  // namespace emo::io

@@ -75,7 +75,8 @@ Run add_batch(CLI::App& app, GlobalOptions& g) {
       "batch",
       "Render many jobs from a manifest (JSON Lines or CSV) with one model load.\n"
       "Exit codes: 0 all jobs ok (or skipped as complete), 3 malformed manifest (nothing rendered),\n"
-      "4 model error, 6 some jobs failed (see --report), 130 interrupted (rerun with --resume)");
+      "4 model error, 6 some jobs failed (see --report; a job's error_code: 2 parameters, 3 input,\n"
+      "5 output, 12 device out of memory, 13 device error), 130 interrupted (rerun with --resume)");
   cmd->option_defaults()->always_capture_default();
   cmd->add_option("-m,--manifest", a->manifest,
                   "Jobs, one per line: JSON Lines {\"image\",\"audio\",\"output\", overrides...} or CSV with a header row")

@@ -51,6 +51,8 @@ void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {
 Run add_generate(CLI::App& app, GlobalOptions& g) {
   auto o = std::make_shared<GenerateCli>();
   auto* sub = app.add_subcommand("generate", "Render one talking-portrait video from an image and an audio clip");
+  sub->footer("Exit codes: 0 ok, 2 bad flag or value, 3 bad input file, 4 model, 5 output, 12 device out of memory,\n"
+              "13 device error (CUDA/cuDNN/cuBLAS), 130 interrupted (docs/exit-codes.md)");
   sub->add_option("-i,--image", o->req.image, "Portrait image (png/jpg/...)")->required();
   sub->add_option("-a,--audio", o->req.audio, "Voice clip (any format FFmpeg reads)")->required();
   sub->add_option("-o,--output", o->req.output, "Output video (.mp4, or .mkv)")->required();

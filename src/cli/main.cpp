@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "emo/compat.h"
 #include "emo/error.h"
+#include "pipeline/device_errors.h"
 
 int main(int argc, char** argv) {
   using namespace emo::cli;
@@ -77,6 +78,12 @@ int main(int argc, char** argv) {
     spdlog::error("{}", e.what());
     return static_cast<int>(e.code());
   } catch (const std::exception& e) {
+    // A device failure outside a job (e.g. out of memory while loading the model): its own code, one line.
+    if (emo::pipeline::device_error_code(e) != emo::ExitCode::kOk) {
+      auto err = emo::pipeline::device_error(e, "outside a job (loading the model?)", "the device");
+      spdlog::error("{}", err.what());
+      return static_cast<int>(err.code());
+    }
     spdlog::error("internal error: {}", e.what());
     return static_cast<int>(emo::ExitCode::kFailure);
   }

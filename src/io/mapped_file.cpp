@@ -44,14 +44,28 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) throw ModelError(path + ": cannot mmap: " + std::strerror(errno));
     f->data_ = static_cast<const uint8_t*>(p);
+    f->mapped_ = true;
     std::lock_guard<std::mutex> lock(g_mu);
     live()[reinterpret_cast<uintptr_t>(p)] = f->size_;
   }
   return f;
 }
 
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(const std::string& name, const uint8_t* data, size_t size) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = name;
+  f->size_ = size;
+  if (size > 0) {
+    // Exactly `size` bytes on the heap, so that AddressSanitizer sees a read one past the end.
+    f->owned_.reset(new uint8_t[size]);
+    std::memcpy(f->owned_.get(), data, size);
+    f->data_ = f->owned_.get();
+  }
+  return f;
+}
+
 MappedFile::~MappedFile() {
-  if (!data_) return;
+  if (!data_ || !mapped_) return;  // from_bytes: owned_ frees the copy
   {
     std::lock_guard<std::mutex> lock(g_mu);
     live().erase(reinterpret_cast<uintptr_t>(data_));

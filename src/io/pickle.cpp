@@ -5,10 +5,34 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "emo/error.h"
 
 namespace emo::io::pickle {
+
+Value::~Value() {
+  // Free the values this one holds without one level of recursion per level of nesting: a pickle can chain
+  // 100000 one-element tuples, and releasing that recursively overflows the stack. Children that other values
+  // still share are only released (their count drops), not taken apart.
+  if (items.empty() && dict.empty()) return;
+  std::vector<ValuePtr> todo;
+  auto take = [&todo](Value& v) {
+    for (auto& x : v.items) todo.push_back(std::move(x));
+    for (auto& [k, x] : v.dict) {
+      todo.push_back(std::move(k));
+      todo.push_back(std::move(x));
+    }
+    v.items.clear();
+    v.dict.clear();
+  };
+  take(*this);
+  while (!todo.empty()) {
+    ValuePtr v = std::move(todo.back());
+    todo.pop_back();
+    if (v && v.use_count() == 1) take(*v);
+  }  // v is released here with nothing left in it
+}
 
 std::string Value::describe() const {
   switch (kind) {
@@ -33,6 +57,9 @@ namespace {
 constexpr size_t kMaxStack = 1u << 20;
 constexpr size_t kMaxMemo = 1u << 24;
 constexpr size_t kMaxRank = 16;
+// Containers nest at most this deep (a state dict nests 2-4 levels). Deeper data, and reference cycles (legal in
+// Python pickles, never in a state dict), are refused: consumers walk the result recursively.
+constexpr size_t kMaxDepth = 256;
 
 struct StorageType {
   const char* name;
@@ -78,6 +105,19 @@ class Machine {
       : d_(d), n_(n), res_(res), ctx_(ctx) {}
 
   ValuePtr run(size_t* consumed);
+  // Lists and dicts that APPEND(S)/SETITEM(S) changed and that are still alive. Only such a change can close a
+  // reference cycle (every other value holds only values older than itself), so emptying these breaks them all.
+  std::vector<ValuePtr> mutated() const {
+    std::vector<ValuePtr> out;
+    for (const auto& w : mutated_)
+      if (auto v = w.lock()) out.push_back(std::move(v));
+    return out;
+  }
+  void clear() {
+    stack_.clear();
+    memo_.clear();
+    storages_.clear();
+  }
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
@@ -139,8 +179,12 @@ class Machine {
     if (it == memo_.end()) fail("memo index " + std::to_string(idx) + " not defined");
     return it->second;
   }
+  void note_mutation(const ValuePtr& v) {
+    if (mutated_.empty() || mutated_.back().lock() != v) mutated_.push_back(v);
+  }
   void set_items(ValuePtr& dict, std::vector<ValuePtr>& kv) {
     if (!dict->is(Value::Kind::kDict)) fail("SETITEM(S) on a " + dict->describe());
+    note_mutation(dict);
     if (kv.size() % 2) fail("odd number of items for SETITEMS");
     for (size_t j = 0; j < kv.size(); j += 2) {
       bool replaced = false;
@@ -172,6 +216,7 @@ class Machine {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
   std::unordered_map<std::string, ValuePtr> storages_;
+  std::vector<std::weak_ptr<Value>> mutated_;
 };
 
 std::vector<int64_t> Machine::int_tuple(const ValuePtr& v, const char* what) {
@@ -365,6 +410,7 @@ ValuePtr Machine::run(size_t* consumed) {
         auto x = pop();
         auto& l = top();
         if (!l->is(Value::Kind::kList)) fail("APPEND to a " + l->describe());
+        note_mutation(l);
         l->items.push_back(x);
         break;
       }
@@ -372,6 +418,7 @@ ValuePtr Machine::run(size_t* consumed) {
         auto xs = pop_mark();
         auto& l = top();
         if (!l->is(Value::Kind::kList)) fail("APPENDS to a " + l->describe());
+        note_mutation(l);
         for (auto& x : xs) l->items.push_back(x);
         break;
       }
@@ -455,10 +502,88 @@ ValuePtr Machine::run(size_t* consumed) {
 
 }  // namespace
 
+namespace {
+
+template <typename F>
+void for_each_child(const Value& v, F&& f) {
+  for (const auto& x : v.items) f(x);
+  for (const auto& [k, x] : v.dict) {
+    f(k);
+    f(x);
+  }
+}
+
+// Iterative depth-first walk from `root`: throws ModelError on a reference cycle or nesting deeper than kMaxDepth.
+void check_graph(const ValuePtr& root, const std::string& context) {
+  if (!root) return;
+  enum : uint8_t { kOpen = 1, kDone = 2 };
+  std::unordered_map<const Value*, uint8_t> state;
+  struct Frame {
+    const Value* v;
+    size_t next;
+  };
+  std::vector<Frame> path{{root.get(), 0}};
+  state[root.get()] = kOpen;
+  while (!path.empty()) {
+    Frame& f = path.back();
+    const Value& v = *f.v;
+    const size_t n = v.items.size() + 2 * v.dict.size();
+    if (f.next == n) {
+      state[f.v] = kDone;
+      path.pop_back();
+      continue;
+    }
+    const size_t i = f.next++;
+    const Value* c = i < v.items.size() ? v.items[i].get()
+                     : ((i - v.items.size()) % 2 == 0 ? v.dict[(i - v.items.size()) / 2].first.get()
+                                                       : v.dict[(i - v.items.size()) / 2].second.get());
+    if (!c) continue;
+    auto [it, fresh] = state.emplace(c, kOpen);
+    if (!fresh) {
+      if (it->second == kOpen) throw ModelError(context + ": refused pickle data: a container holds itself (reference cycle)");
+      continue;
+    }
+    if (path.size() >= kMaxDepth) throw ModelError(context + ": refused pickle data: containers nested deeper than " + std::to_string(kMaxDepth));
+    path.push_back({c, 0});
+  }
+}
+
+}  // namespace
+
 ValuePtr load(const uint8_t* data, size_t size, const StorageResolver& storages, const std::string& context,
               size_t* consumed) {
   Machine m(data, size, storages, context);
-  return m.run(consumed);
+  ValuePtr root;
+  // Values the result does not hold may still form cycles (left in the memo, or popped and dropped): empty every
+  // changed container outside the result so that they are freed (Value's destructor frees long chains without
+  // recursing). On failure nothing is kept.
+  auto release = [&m](const std::unordered_set<const Value*>* keep) {
+    auto changed = m.mutated();
+    m.clear();
+    for (auto& v : changed) {
+      if (keep && keep->count(v.get())) continue;
+      v->items.clear();
+      v->dict.clear();
+    }
+  };
+  try {
+    root = m.run(consumed);
+    check_graph(root, context);
+  } catch (...) {
+    root.reset();
+    release(nullptr);
+    throw;
+  }
+  std::unordered_set<const Value*> keep;
+  std::vector<const Value*> todo{root.get()};
+  while (!todo.empty()) {  // the result is acyclic and at most kMaxDepth deep (check_graph)
+    const Value* v = todo.back();
+    todo.pop_back();
+    if (!v || !keep.insert(v).second) continue;
+    for_each_child(*v, [&](const ValuePtr& c) { todo.push_back(c.get()); });
+  }
+  release(&keep);
+  return root;
 }
 
 }  // namespace emo::io::pickle

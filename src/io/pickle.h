@@ -27,6 +27,13 @@ struct Value {
   std::vector<std::pair<ValuePtr, ValuePtr>> dict; // dict (insertion order)
   at::Tensor tensor;                               // tensor, or a 1-D storage tensor
 
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) = default;
+  ~Value();  // iterative: releasing deeply nested values does not recurse per level
+
   bool is(Kind k) const { return kind == k; }
   std::string describe() const;
 };

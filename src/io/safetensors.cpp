@@ -59,9 +59,12 @@ size_t safetensors_dtype_size(const std::string& dtype) {
 
 const std::string& SafetensorsFile::path() const { return file_->path(); }
 
-SafetensorsFile SafetensorsFile::open(const std::string& path) {
+SafetensorsFile SafetensorsFile::open(const std::string& path) { return open(MappedFile::open(path)); }
+
+SafetensorsFile SafetensorsFile::open(std::shared_ptr<const MappedFile> file) {
   SafetensorsFile st;
-  st.file_ = MappedFile::open(path);
+  st.file_ = std::move(file);
+  const std::string& path = st.file_->path();
   const size_t fsize = st.file_->size();
   if (fsize < 8) bad(path, "file is " + std::to_string(fsize) + " bytes, shorter than the 8-byte header length");
   uint64_t hlen = 0;

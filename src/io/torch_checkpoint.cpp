@@ -160,8 +160,10 @@ const char* to_string(WeightFormat f) {
 
 WeightFormat detect_format(const std::string& path) {
   auto f = MappedFile::open(path);
-  const uint8_t* d = f->data();
-  const size_t n = f->size();
+  return detect_format(f->data(), f->size());
+}
+
+WeightFormat detect_format(const uint8_t* d, size_t n) {
   if (n >= 4 && d[0] == 'P' && d[1] == 'K' && d[2] == 3 && d[3] == 4) return WeightFormat::kTorchZip;
   if (n >= 4 && d[0] == 0x80 && d[1] <= 5 && d[2] == 0x8a) return WeightFormat::kTorchLegacy;
   if (n >= 10) {
@@ -172,8 +174,9 @@ WeightFormat detect_format(const std::string& path) {
   return WeightFormat::kUnknown;
 }
 
-StateDict load_torch_checkpoint(const std::string& path) {
-  auto file = MappedFile::open(path);
+StateDict load_torch_checkpoint(const std::string& path) { return load_torch_checkpoint(MappedFile::open(path)); }
+
+StateDict load_torch_checkpoint(const std::shared_ptr<const MappedFile>& file) {
   const uint8_t* d = file->data();
   if (file->size() >= 4 && d[0] == 'P' && d[1] == 'K') return load_zip(file);
   return load_legacy(file);

@@ -37,7 +37,8 @@ ZipReader::ZipReader(std::shared_ptr<const MappedFile> file) : file_(std::move(f
   if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {
     if (eocd < 20 || rd32(d + eocd - 20) != 0x07064b50) zip_bad(path, "ZIP64 locator missing");
     uint64_t z64 = rd64(d + eocd - 20 + 8);
-    if (z64 > n - 56 || rd32(d + z64) != 0x06064b50) zip_bad(path, "ZIP64 end record out of range");
+    // n >= 56 first: in a shorter file n - 56 wrapped around and any offset passed (found by fuzz_pth).
+    if (n < 56 || z64 > n - 56 || rd32(d + z64) != 0x06064b50) zip_bad(path, "ZIP64 end record out of range");
     count = rd64(d + z64 + 32);
     cd_size = rd64(d + z64 + 40);
     cd_off = rd64(d + z64 + 48);

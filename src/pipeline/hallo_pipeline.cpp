@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <deque>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "emo/separator.h"
 #include "emo/video.h"
 #include "pipeline/clip_loop.h"
+#include "pipeline/device_errors.h"
 #include "pipeline/networks.h"
 #include "pipeline/runtime.h"
 #include "hub/digest.h"
@@ -80,9 +82,48 @@ class HalloPipeline final : public Pipeline {
   const ModelSpec& spec() const override { return spec_; }
   double load_seconds() const override { return load_seconds_; }
 
+  // Device failures (CUDA out of memory, CUDA/cuDNN/cuBLAS errors) anywhere in the job become one-line
+  // emo::Errors naming the job and where in the clip loop it was (exit 12/13); everything the job held is released
+  // (its tensors by unwinding, the caches and the caching allocator's memory here) before the error leaves.
   GenerateResult generate(const GenerateRequest& req, const ProgressCallback& progress,
                           const std::atomic<bool>* cancel) override {
+    JobPoint at;
+    const int job_number = ++jobs_started_;
+    try {
+      return generate_job(req, progress, cancel, job_number, at);
+    } catch (const c10::Error& e) {
+      if (pipeline::device_error_code(e) == ExitCode::kOk) throw;
+      std::string where;
+      if (at.clips > 0)
+        where = " at clip " + std::to_string(at.clip) + "/" + std::to_string(at.clips) + ", step " +
+                std::to_string(at.step) + "/" + std::to_string(at.steps);
+      auto err = pipeline::device_error(
+          e, "in job image=" + req.image + " audio=" + req.audio + " output=" + req.output + where, device_.str());
+      release_caches();
+      throw err;
+    }
+  }
+
+  // Drops per-job caches (portrait analysis, audio features) and the caching allocator's device memory.
+  void release_caches() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      portraits_.clear();
+      audios_.clear();
+    }
+    pipeline::release_device_memory();
+  }
+
+ private:
+  struct JobPoint {  // where the clip loop is, for device error messages
+    int clip = 0, clips = 0, step = 0, steps = 0;
+  };
+
+  GenerateResult generate_job(const GenerateRequest& req, const ProgressCallback& progress,
+                              const std::atomic<bool>* cancel, int job_number, JobPoint& at) {
     c10::InferenceMode guard;
+    // Test-only fault hook (docs/reliability.md), read once per job; a malformed value is a usage error.
+    pipeline::FaultInjector fault(pipeline::fault_plan_from_env(), job_number);
     const auto t_start = Clock::now();
     const auto& pre = spec_.preset;
     const auto& p = req.params;
@@ -206,6 +247,10 @@ class HalloPipeline final : public Pipeline {
         },
         [&](const char* stage, int cur, int total, int clip, int nclips) {
           check_cancel();
+          if (std::strcmp(stage, "denoise") == 0) {
+            at = JobPoint{clip, nclips, cur, total};
+            fault.at_step(clip);
+          }
           report(stage, cur, total, clip, nclips);
         });
     const int64_t written = stats.frames;
@@ -262,7 +307,6 @@ class HalloPipeline final : public Pipeline {
     return res;
   }
 
- private:
   // crop = false: hallo's ImageProcessor (the whole image analysed as loaded, then resized to SxS: a squash for
   // non-square portraits); crop = true: a square around the face first (kept for paste-back).
   std::shared_ptr<Portrait> get_portrait(const std::string& path, int size, bool require_face, bool crop) {
@@ -396,6 +440,7 @@ class HalloPipeline final : public Pipeline {
   std::unique_ptr<audio::MdxSeparator> separator_;  // loaded on first use
   nlohmann::json separator_info_;
   double load_seconds_ = 0;
+  std::atomic<int> jobs_started_{0};
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Portrait>> portraits_;
   std::map<std::string, std::shared_ptr<AudioFeatures>> audios_;

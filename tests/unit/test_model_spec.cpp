@@ -94,3 +94,31 @@ TEST(ModelSpec, ModelDirFromFlagOrEnvironment) {
   ::unsetenv("EMO_MODEL_DIR");
   EXPECT_THROW(emo::default_model_dir(""), emo::UsageError);
 }
+
+// Found by fuzz_model_config (tests/fuzz/corpus/model_config/): emo.json values of the wrong JSON type escaped
+// resolve_model as nlohmann::json exceptions (exit 1, "internal error") instead of a ModelError listing them (exit 4).
+TEST(ModelSpec, WrongTypesInEmoJsonAreModelErrorsNotInternalErrors) {
+  auto d = fresh_dir("types");
+  hallo_layout(d);
+  for (const char* text : {R"({"preset": 3})", R"({"paths": {"net": 5}})", R"({"paths": "hallo"})",
+                           R"({"scheduler": [1, 2]})", R"({"unet_additional_kwargs": "x"})", R"([1, 2])",
+                           R"({"steps": 1e30})", R"({"fps": 2.5})", R"({"width": 4294967360})",
+                           R"({"speed_layers": 1})", R"({"paths": {"net": ""}})"}) {
+    touch(d / "emo.json", text);
+    try {
+      emo::resolve_model(d.string());
+      ADD_FAILURE() << text << " was accepted";
+    } catch (const emo::ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("emo.json"), std::string::npos) << text << ": " << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << text << ": escaped as " << e.what();
+    }
+  }
+  // A path override too long for the file system is "not there", not an exception.
+  touch(d / "emo.json", "{\"paths\": {\"motion_module\": \"" + std::string(5000, 'a') + "\"}}");
+  EXPECT_NO_THROW(emo::resolve_model(d.string()));
+  touch(d / "emo.json", R"({"preset": "emo", "steps": 30, "cfg_scale": 2, "paths": {"net": "hallo/net.pth"}})");
+  auto spec = emo::resolve_model(d.string());
+  EXPECT_EQ(spec.preset.steps, 30);
+  EXPECT_DOUBLE_EQ(spec.preset.cfg_scale, 2.0);
+}

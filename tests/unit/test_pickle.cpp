@@ -85,3 +85,33 @@ TEST(Pickle, RefusesTensorViewOutsideStorage) {
   auto w = refuse(p);
   EXPECT_NE(w.find("addresses element 8 of a storage of 4"), std::string::npos) << w;
 }
+
+// Found by the fuzz_pickle seeds (tests/fuzz/corpus/pickle/seed-memo): a list that holds itself (legal in Python,
+// never in a state dict) leaked its memory and made to_state_dict's recursive walk loop forever; a chain of
+// containers nested tens of thousands deep overflowed the stack when walked or released. Both are refused now and
+// the refused values are released without recursion (AddressSanitizer's leak check and UBSan in scripts/asan.sh).
+TEST(Pickle, RefusesReferenceCyclesAndDeepNesting) {
+  using namespace std::string_literals;  // the programs hold NUL bytes
+  // EMPTY_LIST, BINPUT 0, MARK, BINGET 0, BINGET 0, APPENDS, STOP: l = []; l += [l, l]
+  const std::string cycle = kProto + "]q\x00(h\x00h\x00"s + "e.";
+  EXPECT_NE(refuse(cycle).find("reference cycle"), std::string::npos);
+  // A dict whose value is the dict itself, through SETITEM.
+  const std::string dict_cycle = kProto + "}q\x00"s + ustr("self") + "h\x00s."s;
+  EXPECT_NE(refuse(dict_cycle).find("reference cycle"), std::string::npos);
+  // 100000 nested one-element tuples (TUPLE1): deeper than the limit; refused, and released without recursing.
+  std::string deep = kProto + "N" + std::string(100000, '\x85') + ".";
+  EXPECT_NE(refuse(deep).find("nested deeper"), std::string::npos);
+  // A cycle left in the memo while the result is something else is released too (no leak), and the result stands.
+  const std::string memo_cycle = kProto + "]q\x00h\x00"s + "a0" + int1(7) + ".";
+  EXPECT_EQ(run(memo_cycle)->i, 7);
+  // Found by fuzz_pickle (corpus/pickle/crash-leak-dropped-cycle): a cycle made with DUP + APPEND and then popped
+  // off the stack is held by nothing the machine tracks, and leaked. Every list/dict that was appended to is now
+  // emptied unless the result holds it.
+  const std::string dropped = kProto + "]2a0" + int1(7) + ".";
+  EXPECT_EQ(run(dropped)->i, 7);
+  // 100000 nested tuples popped and dropped while the program runs: released without recursing per level.
+  EXPECT_EQ(run(kProto + "N" + std::string(100000, '\x85') + "0" + int1(3) + ".")->i, 3);
+  // Nesting up to the limit is fine.
+  std::string ok = kProto + "N" + std::string(200, '\x85') + ".";
+  EXPECT_NO_THROW(run(ok));
+}

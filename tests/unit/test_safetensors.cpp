@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "emo/error.h"
+#include "emo/mapped_file.h"
 #include "emo/state_dict.h"
 
 namespace fs = std::filesystem;
@@ -141,4 +142,48 @@ TEST(Safetensors, LoadStateDictDetectsFormat) {
   std::string q = tmp("garbage.bin");
   std::ofstream(q, std::ios::binary) << "this is not a weight file at all";
   EXPECT_THROW(emo::io::load_state_dict(q), emo::ModelError);
+}
+
+// The in-memory entry points the fuzz targets use (tests/fuzz/) run the same parsers as the file versions.
+TEST(Safetensors, InMemoryEntryPointsMatchTheFileReaders) {
+  std::string p = tmp("inmem.safetensors");
+  emo::io::write_safetensors(p, {{"w", torch::arange(6, torch::kFloat).reshape({2, 3})}}, {{"format", "pt"}});
+  std::ifstream f(p, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  auto mem = emo::io::MappedFile::from_bytes("mem.safetensors", reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  EXPECT_EQ(mem->path(), "mem.safetensors");
+  EXPECT_EQ(emo::io::detect_format(mem->data(), mem->size()), emo::io::WeightFormat::kSafetensors);
+  auto st = emo::io::SafetensorsFile::open(mem);
+  EXPECT_EQ(st.metadata().at("format"), "pt");
+  EXPECT_TRUE(torch::equal(st.tensor("w"), emo::io::SafetensorsFile::open(p).tensor("w")));
+  // Errors name the in-memory file like a path.
+  auto cut = emo::io::MappedFile::from_bytes("cut.safetensors", reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size() - 4);
+  try {
+    emo::io::SafetensorsFile::open(cut);
+    ADD_FAILURE() << "a truncated buffer was accepted";
+  } catch (const emo::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.safetensors"), std::string::npos) << e.what();
+  }
+  auto empty = emo::io::MappedFile::from_bytes("empty.pth", nullptr, 0);
+  EXPECT_THROW(emo::io::load_torch_checkpoint(empty), emo::ModelError);
+}
+
+// Found by fuzz_pth (tests/fuzz/corpus/pth/crash-zip64-*): a file of 22 to 55 bytes whose end-of-central-directory
+// record asks for ZIP64 made `n - 56` wrap around, so any ZIP64 record offset passed the bounds check and was read
+// (SEGV far outside the file). Refused now as an invalid archive.
+TEST(TorchZip, Zip64RecordOffsetInAShortFileIsRefused) {
+  std::string b;
+  auto put32 = [&b](uint32_t v) { for (int i = 0; i < 4; ++i) b.push_back(static_cast<char>(v >> (8 * i))); };
+  auto put16 = [&b](uint16_t v) { for (int i = 0; i < 2; ++i) b.push_back(static_cast<char>(v >> (8 * i))); };
+  put32(0x07064b50); put32(0); put32(0); put32(0x10); put32(1);           // ZIP64 locator: record at 0x1000000000
+  put32(0x06054b50); put16(0); put16(0); put16(0xFFFF); put16(0xFFFF);    // EOCD asking for ZIP64
+  put32(0xFFFFFFFF); put32(0xFFFFFFFF); put16(0);
+  ASSERT_EQ(b.size(), 42u);
+  auto f = emo::io::MappedFile::from_bytes("short.pth", reinterpret_cast<const uint8_t*>(b.data()), b.size());
+  try {
+    emo::io::load_torch_checkpoint(f);
+    ADD_FAILURE() << "accepted";
+  } catch (const emo::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("ZIP64 end record out of range"), std::string::npos) << e.what();
+  }
 }
