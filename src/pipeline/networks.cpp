@@ -179,7 +179,11 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   torch::Tensor ref_latents;
   {
     StageClock::Scope sc(in.clock, "vae_encode");
-    ref_latents = nets.vae->encode_latents(in.ref_pixels);                          // [1+M, 4, h, w]
+    // hallo: ref_image_processor.preprocess (diffusers VaeImageProcessor) maps x -> 2x - 1 again when the whole
+    // reference batch is >= 0 (a bright image). One host read per clip, never per step.
+    auto ref_pixels = in.ref_pixels;                                                // [1+M, 3, H, W]
+    if (ref_pixels.min().item<double>() >= 0) ref_pixels = ref_pixels * 2 - 1;
+    ref_latents = nets.vae->encode_latents(ref_pixels);                             // [1+M, 4, h, w]
   }
   if (trace) trace->ref_latents = ref_latents;
   std::vector<torch::Tensor> banks;
