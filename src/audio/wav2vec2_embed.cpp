@@ -7,6 +7,7 @@
 #include "audio/wav2vec2_model.h"
 #include "emo/audio.h"
 #include "emo/error.h"
+#include "nn/layers.h"
 #include "emo/key_rename.h"
 #include "emo/state_dict.h"
 #include "emo/weight_loader.h"
@@ -58,7 +59,11 @@ Wav2Vec2Embedder Wav2Vec2Embedder::load_files(const std::string& config_json, co
   auto cfg = Wav2Vec2Config::from_json(j, cfg_path.string());
 
   auto impl = std::make_unique<Impl>();
-  impl->model = Wav2Vec2Model(cfg);
+  {
+    // Filled below by the strict loader: skip the default initialisation (see nn/layers.h).
+    nn::UninitializedParameters uninitialized(torch::TensorOptions().dtype(torch::kFloat).device(torch::Device(device)));
+    impl->model = Wav2Vec2Model(cfg);
+  }
   auto sd = io::rename_keys(io::load_state_dict(weights), io::KeyScheme::kWav2Vec2);
   io::LoadOptions lo;
   lo.source = weights;

@@ -9,10 +9,10 @@
 namespace emo::audio {
 
 Wav2Vec2AttentionImpl::Wav2Vec2AttentionImpl(int64_t d, int64_t h) : heads(h), head_dim(d / h) {
-  q_proj = register_module("q_proj", torch::nn::Linear(d, d));
-  k_proj = register_module("k_proj", torch::nn::Linear(d, d));
-  v_proj = register_module("v_proj", torch::nn::Linear(d, d));
-  out_proj = register_module("out_proj", torch::nn::Linear(d, d));
+  q_proj = register_module("q_proj", emo::nn::Linear(d, d));
+  k_proj = register_module("k_proj", emo::nn::Linear(d, d));
+  v_proj = register_module("v_proj", emo::nn::Linear(d, d));
+  out_proj = register_module("out_proj", emo::nn::Linear(d, d));
 }
 
 torch::Tensor Wav2Vec2AttentionImpl::forward(const torch::Tensor& x) {
@@ -35,8 +35,8 @@ torch::Tensor Wav2Vec2AttentionImpl::forward(const torch::Tensor& x) {
 }
 
 Wav2Vec2FeedForwardImpl::Wav2Vec2FeedForwardImpl(const Wav2Vec2Config& c) {
-  intermediate_dense = register_module("intermediate_dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
-  output_dense = register_module("output_dense", torch::nn::Linear(c.intermediate_size, c.hidden_size));
+  intermediate_dense = register_module("intermediate_dense", emo::nn::Linear(c.hidden_size, c.intermediate_size));
+  output_dense = register_module("output_dense", emo::nn::Linear(c.intermediate_size, c.hidden_size));
 }
 
 torch::Tensor Wav2Vec2FeedForwardImpl::forward(const torch::Tensor& x) {

@@ -1,6 +1,7 @@
 // transformers.models.wav2vec2.modeling_wav2vec2.Wav2Vec2EncoderLayer (post-LN; with Wav2Vec2Attention and
 // Wav2Vec2FeedForward, which have no other users).
 #pragma once
+#include "nn/layers.h"
 #include <torch/torch.h>
 
 #include "audio/wav2vec2_config.h"
@@ -16,7 +17,7 @@ struct Wav2Vec2AttentionImpl : torch::nn::Module {
   // Queries are processed in row blocks so that at most this many attention scores exist at once
   // (exact: softmax is per query row). Bounds memory on long clips (15000 frames x 12 heads would be 10.8 GB).
   int64_t max_score_elements = int64_t{1} << 24;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  emo::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
 TORCH_MODULE(Wav2Vec2Attention);
 
@@ -25,7 +26,7 @@ struct Wav2Vec2FeedForwardImpl : torch::nn::Module {
   explicit Wav2Vec2FeedForwardImpl(const Wav2Vec2Config& c);
   torch::Tensor forward(const torch::Tensor& x);  // [B, T, D]
 
-  torch::nn::Linear intermediate_dense{nullptr}, output_dense{nullptr};
+  emo::nn::Linear intermediate_dense{nullptr}, output_dense{nullptr};
 };
 TORCH_MODULE(Wav2Vec2FeedForward);
 

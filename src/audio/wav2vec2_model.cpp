@@ -8,7 +8,7 @@ namespace F = torch::nn::functional;
 Wav2Vec2FeatureProjectionImpl::Wav2Vec2FeatureProjectionImpl(const Wav2Vec2Config& c) {
   const int64_t cdim = c.conv_dim.back();
   layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cdim}).eps(c.layer_norm_eps)));
-  projection = register_module("projection", torch::nn::Linear(cdim, c.hidden_size));
+  projection = register_module("projection", emo::nn::Linear(cdim, c.hidden_size));
 }
 
 std::pair<torch::Tensor, torch::Tensor> Wav2Vec2FeatureProjectionImpl::forward(const torch::Tensor& x) {

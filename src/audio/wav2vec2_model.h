@@ -2,6 +2,7 @@
 // hallo.models.wav2vec.Wav2VecModel.forward (CNN features interpolated to the video frame count before the
 // transformer). State-dict names are HF Wav2Vec2Model's; load Wav2Vec2ForCTC files through KeyScheme::kWav2Vec2.
 #pragma once
+#include "nn/layers.h"
 #include <torch/torch.h>
 
 #include <string>
@@ -20,7 +21,7 @@ struct Wav2Vec2FeatureProjectionImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
 
   torch::nn::LayerNorm layer_norm{nullptr};
-  torch::nn::Linear projection{nullptr};
+  emo::nn::Linear projection{nullptr};
 };
 TORCH_MODULE(Wav2Vec2FeatureProjection);
 

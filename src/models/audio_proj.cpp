@@ -21,9 +21,9 @@ AudioProjConfig AudioProjConfig::from_json(const nlohmann::json& j) {
 
 AudioProjModelImpl::AudioProjModelImpl(const AudioProjConfig& c) : config(c) {
   const int64_t in = c.seq_len * c.blocks * c.channels;
-  proj1 = register_module("proj1", torch::nn::Linear(in, c.intermediate_dim));
-  proj2 = register_module("proj2", torch::nn::Linear(c.intermediate_dim, c.intermediate_dim));
-  proj3 = register_module("proj3", torch::nn::Linear(c.intermediate_dim, c.context_tokens * c.output_dim));
+  proj1 = register_module("proj1", emo::nn::Linear(in, c.intermediate_dim));
+  proj2 = register_module("proj2", emo::nn::Linear(c.intermediate_dim, c.intermediate_dim));
+  proj3 = register_module("proj3", emo::nn::Linear(c.intermediate_dim, c.context_tokens * c.output_dim));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.output_dim}).eps(1e-5)));
 }
 

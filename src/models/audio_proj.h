@@ -1,5 +1,6 @@
 // hallo.models.audio_proj.AudioProjModel: per-frame window of wav2vec2 layer outputs -> context tokens.
 #pragma once
+#include "nn/layers.h"
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -21,7 +22,7 @@ struct AudioProjModelImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   AudioProjConfig config;
-  torch::nn::Linear proj1{nullptr}, proj2{nullptr}, proj3{nullptr};
+  emo::nn::Linear proj1{nullptr}, proj2{nullptr}, proj3{nullptr};
   torch::nn::LayerNorm norm{nullptr};
 };
 TORCH_MODULE(AudioProjModel);

@@ -17,8 +17,8 @@ using json = nlohmann::json;
 using util::has;
 using util::value_or;
 
-torch::nn::Conv2d conv3(int64_t in, int64_t out) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
+emo::nn::Conv2d conv3(int64_t in, int64_t out) {
+  return emo::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1));
 }
 
 nn::VaeBlockConfig mid_config(const AutoencoderKLConfig& c) {
@@ -142,9 +142,9 @@ AutoencoderKLImpl::AutoencoderKLImpl(const AutoencoderKLConfig& c) : config_(c) 
   decoder = register_module("decoder", VaeDecoder(c));
   const int64_t l = c.latent_channels;
   if (c.use_quant_conv)
-    quant_conv = register_module("quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2 * l, 2 * l, 1)));
+    quant_conv = register_module("quant_conv", emo::nn::Conv2d(torch::nn::Conv2dOptions(2 * l, 2 * l, 1)));
   if (c.use_post_quant_conv)
-    post_quant_conv = register_module("post_quant_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(l, l, 1)));
+    post_quant_conv = register_module("post_quant_conv", emo::nn::Conv2d(torch::nn::Conv2dOptions(l, l, 1)));
 }
 
 std::pair<torch::Tensor, torch::Tensor> AutoencoderKLImpl::encode(const torch::Tensor& x) {

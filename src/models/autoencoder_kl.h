@@ -2,6 +2,7 @@
 // (diffusers.models.autoencoders.vae.Encoder / Decoder). Children: encoder, decoder, quant_conv, post_quant_conv.
 // scaling_factor is NOT applied inside encode/decode (as in diffusers); callers multiply / divide.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -38,7 +39,7 @@ class VaeEncoderImpl : public torch::nn::Module {
  public:
   explicit VaeEncoderImpl(const AutoencoderKLConfig& config);
   torch::Tensor forward(const torch::Tensor& x);  // [B, Cin, H, W] -> [B, 2*latent, H/2^(n-1), W/2^(n-1)]
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  emo::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList down_blocks{nullptr};
   nn::UNetMidBlock2D mid_block{nullptr};
   torch::nn::GroupNorm conv_norm_out{nullptr};
@@ -53,7 +54,7 @@ class VaeDecoderImpl : public torch::nn::Module {
  public:
   explicit VaeDecoderImpl(const AutoencoderKLConfig& config);
   torch::Tensor forward(const torch::Tensor& z);  // [B, latent, h, w] -> [B, Cout, h*2^(n-1), w*2^(n-1)]
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  emo::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   torch::nn::ModuleList up_blocks{nullptr};
   nn::UNetMidBlock2D mid_block{nullptr};
   torch::nn::GroupNorm conv_norm_out{nullptr};
@@ -78,7 +79,7 @@ class AutoencoderKLImpl : public torch::nn::Module {
 
   VaeEncoder encoder{nullptr};
   VaeDecoder decoder{nullptr};
-  torch::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
+  emo::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
 
  private:
   AutoencoderKLConfig config_;

@@ -10,12 +10,12 @@ namespace emo::models {
 
 namespace {
 
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
+emo::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return emo::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
 }
 
 // InflatedConv3d.forward: x [B, C, F, H, W] -> [B, C', F, H', W']
-torch::Tensor inflated(torch::nn::Conv2d& conv, const torch::Tensor& x) {
+torch::Tensor inflated(emo::nn::Conv2d& conv, const torch::Tensor& x) {
   const int64_t b = x.size(0), f = x.size(2);
   auto y = x.permute({0, 2, 1, 3, 4}).reshape({b * f, x.size(1), x.size(3), x.size(4)});  // [(B F), C, H, W]
   y = conv->forward(y);                                                                    // [(B F), C', H', W']

@@ -1,6 +1,7 @@
 // hallo.models.face_locator.FaceLocator: a small conv stack that embeds the face-region mask
 // (b, c, f, H, W) into (b, C0, f, H/2^k, W/2^k); its output is added to the denoising UNet's conv_in.
 #pragma once
+#include "nn/layers.h"
 #include <torch/torch.h>
 
 #include <nlohmann/json_fwd.hpp>
@@ -28,10 +29,10 @@ class FaceLocatorImpl : public torch::nn::Module {
 
  private:
   FaceLocatorConfig config_;
-  torch::nn::Conv2d conv_in{nullptr};
+  emo::nn::Conv2d conv_in{nullptr};
   torch::nn::ModuleList blocks{nullptr};  // pairs: 3x3 stride 1, then 3x3 stride 2
-  std::vector<torch::nn::Conv2d> block_convs_;  // typed views of `blocks`
-  torch::nn::Conv2d conv_out{nullptr};
+  std::vector<emo::nn::Conv2d> block_convs_;  // typed views of `blocks`
+  emo::nn::Conv2d conv_out{nullptr};
 };
 TORCH_MODULE(FaceLocator);
 

@@ -26,7 +26,7 @@ ImageProjModelConfig ImageProjModelConfig::from_json(const nlohmann::json& j, co
 
 ImageProjModelImpl::ImageProjModelImpl(const ImageProjModelConfig& config) : config_(config) {
   proj = register_module(
-      "proj", torch::nn::Linear(config_.clip_embeddings_dim, config_.clip_extra_context_tokens * config_.cross_attention_dim));
+      "proj", emo::nn::Linear(config_.clip_embeddings_dim, config_.clip_extra_context_tokens * config_.cross_attention_dim));
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({config_.cross_attention_dim}).eps(1e-5)));
 }
 

@@ -1,6 +1,7 @@
 // hallo.models.image_proj.ImageProjModel: projects a face identity embedding (insightface, 512-d in
 // Hallo) to `clip_extra_context_tokens` tokens of width cross_attention_dim for the UNets' cross-attention.
 #pragma once
+#include "nn/layers.h"
 #include <torch/torch.h>
 
 #include <nlohmann/json_fwd.hpp>
@@ -27,7 +28,7 @@ class ImageProjModelImpl : public torch::nn::Module {
 
  private:
   ImageProjModelConfig config_;
-  torch::nn::Linear proj{nullptr};
+  emo::nn::Linear proj{nullptr};
   torch::nn::LayerNorm norm{nullptr};
 };
 TORCH_MODULE(ImageProjModel);

@@ -47,8 +47,8 @@ void require_null(const json& j, const char* key, const std::string& source) {
     throw ModelError(source + ": unsupported UNet option " + key + "=" + j.at(key).dump() + " (only null)");
 }
 
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).padding((k - 1) / 2));
+emo::nn::Conv2d conv(int64_t in, int64_t out, int64_t k) {
+  return emo::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).padding((k - 1) / 2));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // forward returns the last up block's output, every BasicTransformerBlock writes a reference bank).
 // Children: conv_in, time_embedding, down_blocks.N, up_blocks.N, mid_block, [conv_norm_out, conv_out].
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -69,7 +70,7 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
                                          const torch::Tensor& ehs);
   const UNet2DConditionConfig& config() const { return config_; }
 
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  emo::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   nn::TimestepEmbedding time_embedding{nullptr};
   torch::nn::ModuleList down_blocks{nullptr}, up_blocks{nullptr};
   nn::UNetMidBlock2DCrossAttn mid_block{nullptr};

@@ -8,10 +8,10 @@ namespace emo::nn {
 
 AttentionImpl::AttentionImpl(const AttentionConfig& c) : config_(c) {
   const int64_t kv_dim = c.cross_attention_dim > 0 ? c.cross_attention_dim : c.query_dim;
-  to_q = register_module("to_q", torch::nn::Linear(torch::nn::LinearOptions(c.query_dim, c.inner_dim()).bias(c.bias)));
-  to_k = register_module("to_k", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, c.inner_dim()).bias(c.bias)));
-  to_v = register_module("to_v", torch::nn::Linear(torch::nn::LinearOptions(kv_dim, c.inner_dim()).bias(c.bias)));
-  out_proj_ = torch::nn::Linear(torch::nn::LinearOptions(c.inner_dim(), c.query_dim).bias(c.out_bias));
+  to_q = register_module("to_q", emo::nn::Linear(torch::nn::LinearOptions(c.query_dim, c.inner_dim()).bias(c.bias)));
+  to_k = register_module("to_k", emo::nn::Linear(torch::nn::LinearOptions(kv_dim, c.inner_dim()).bias(c.bias)));
+  to_v = register_module("to_v", emo::nn::Linear(torch::nn::LinearOptions(kv_dim, c.inner_dim()).bias(c.bias)));
+  out_proj_ = emo::nn::Linear(torch::nn::LinearOptions(c.inner_dim(), c.query_dim).bias(c.out_bias));
   to_out = register_module("to_out", torch::nn::ModuleList());
   to_out->push_back(out_proj_);
   to_out->push_back(torch::nn::Dropout(0.0));  // to_out.1 (no parameters; keeps indices as in diffusers)

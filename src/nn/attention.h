@@ -2,6 +2,7 @@
 // Used for self-attention, cross-attention and hallo's reference attention (keys/values from
 // cat([own tokens, reference tokens])). Children: to_q, to_k, to_v, to_out.0 (+ to_out.1 = Dropout).
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
@@ -28,12 +29,12 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward_with_kv(const torch::Tensor& x, const torch::Tensor& k_ref, const torch::Tensor& v_ref);
   const AttentionConfig& config() const { return config_; }
 
-  torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
+  emo::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out{nullptr};
 
  private:
   AttentionConfig config_;
-  torch::nn::Linear out_proj_{nullptr};  // == to_out[0], typed
+  emo::nn::Linear out_proj_{nullptr};  // == to_out[0], typed
 };
 TORCH_MODULE(Attention);
 

@@ -21,8 +21,8 @@ torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, bool flip_
 }
 
 TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim) {
-  linear_1 = register_module("linear_1", torch::nn::Linear(in_channels, time_embed_dim));
-  linear_2 = register_module("linear_2", torch::nn::Linear(time_embed_dim, time_embed_dim));
+  linear_1 = register_module("linear_1", emo::nn::Linear(in_channels, time_embed_dim));
+  linear_2 = register_module("linear_2", emo::nn::Linear(time_embed_dim, time_embed_dim));
 }
 
 torch::Tensor TimestepEmbeddingImpl::forward(const torch::Tensor& x) {

@@ -1,5 +1,6 @@
 // diffusers.models.embeddings.Timesteps / get_timestep_embedding and TimestepEmbedding.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 
@@ -15,7 +16,7 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
  public:
   TimestepEmbeddingImpl(int64_t in_channels, int64_t time_embed_dim);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear linear_1{nullptr}, linear_2{nullptr};
+  emo::nn::Linear linear_1{nullptr}, linear_2{nullptr};
 };
 TORCH_MODULE(TimestepEmbedding);
 

@@ -5,7 +5,7 @@
 namespace emo::nn {
 
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
-  proj = register_module("proj", torch::nn::Linear(dim_in, dim_out * 2));
+  proj = register_module("proj", emo::nn::Linear(dim_in, dim_out * 2));
 }
 
 torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
@@ -18,7 +18,7 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardConfig& c) {
   const int64_t inner = c.dim * c.mult;
   const int64_t out = c.dim_out > 0 ? c.dim_out : c.dim;
   geglu_ = GEGLU(c.dim, inner);
-  out_ = torch::nn::Linear(inner, out);
+  out_ = emo::nn::Linear(inner, out);
   net = register_module("net", torch::nn::ModuleList());
   net->push_back(geglu_);                      // net.0
   net->push_back(torch::nn::Dropout(0.0));     // net.1

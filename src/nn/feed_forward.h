@@ -1,6 +1,7 @@
 // diffusers.models.attention.FeedForward with activation_fn="geglu" (diffusers.models.activations.GEGLU).
 // Children: net.0.proj (Linear dim -> 2*inner), net.1 (Dropout), net.2 (Linear inner -> dim_out).
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
@@ -12,7 +13,7 @@ class GEGLUImpl : public torch::nn::Module {
  public:
   GEGLUImpl(int64_t dim_in, int64_t dim_out);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear proj{nullptr};
+  emo::nn::Linear proj{nullptr};
 };
 TORCH_MODULE(GEGLU);
 
@@ -30,7 +31,7 @@ class FeedForwardImpl : public torch::nn::Module {
 
  private:
   GEGLU geglu_{nullptr};
-  torch::nn::Linear out_{nullptr};
+  emo::nn::Linear out_{nullptr};
 };
 TORCH_MODULE(FeedForward);
 

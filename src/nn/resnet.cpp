@@ -11,12 +11,12 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(const ResnetBlock2DConfig& c) : config_(c) 
   if (config_.groups_out <= 0) config_.groups_out = c.groups;
   const auto& k = config_;
   norm1 = register_module("norm1", torch::nn::GroupNorm(torch::nn::GroupNormOptions(k.groups, k.in_channels).eps(k.eps)));
-  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(k.in_channels, k.out_channels, 3).padding(1)));
-  if (k.temb_channels > 0) time_emb_proj = register_module("time_emb_proj", torch::nn::Linear(k.temb_channels, k.out_channels));
+  conv1 = register_module("conv1", emo::nn::Conv2d(torch::nn::Conv2dOptions(k.in_channels, k.out_channels, 3).padding(1)));
+  if (k.temb_channels > 0) time_emb_proj = register_module("time_emb_proj", emo::nn::Linear(k.temb_channels, k.out_channels));
   norm2 = register_module("norm2", torch::nn::GroupNorm(torch::nn::GroupNormOptions(k.groups_out, k.out_channels).eps(k.eps)));
-  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(k.out_channels, k.out_channels, 3).padding(1)));
+  conv2 = register_module("conv2", emo::nn::Conv2d(torch::nn::Conv2dOptions(k.out_channels, k.out_channels, 3).padding(1)));
   if (k.in_channels != k.out_channels)
-    conv_shortcut = register_module("conv_shortcut", torch::nn::Conv2d(torch::nn::Conv2dOptions(k.in_channels, k.out_channels, 1)));
+    conv_shortcut = register_module("conv_shortcut", emo::nn::Conv2d(torch::nn::Conv2dOptions(k.in_channels, k.out_channels, 1)));
 }
 
 torch::Tensor ResnetBlock2DImpl::forward(const torch::Tensor& x, const torch::Tensor& temb) {

@@ -3,6 +3,7 @@
 // Hallo's ResnetBlock3D (InflatedConv3d / InflatedGroupNorm) is this block applied per frame:
 // see forward_frames().
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
@@ -43,8 +44,8 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   torch::Tensor forward_frames(const torch::Tensor& x, const torch::Tensor& temb);
 
   torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
-  torch::nn::Linear time_emb_proj{nullptr};
+  emo::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
+  emo::nn::Linear time_emb_proj{nullptr};
 
  private:
   ResnetBlock2DConfig config_;

@@ -8,9 +8,9 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DModelConfig& c
   const int64_t inner = c.inner_dim();
   norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, c.in_channels).eps(1e-6)));
   if (c.use_linear_projection) {
-    proj_in_linear = register_module("proj_in", torch::nn::Linear(c.in_channels, inner));
+    proj_in_linear = register_module("proj_in", emo::nn::Linear(c.in_channels, inner));
   } else {
-    proj_in_conv = register_module("proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, inner, 1)));
+    proj_in_conv = register_module("proj_in", emo::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, inner, 1)));
   }
   transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
@@ -25,9 +25,9 @@ Transformer2DModelImpl::Transformer2DModelImpl(const Transformer2DModelConfig& c
     transformer_blocks->push_back(blocks_.back());
   }
   if (c.use_linear_projection) {
-    proj_out_linear = register_module("proj_out", torch::nn::Linear(inner, c.in_channels));
+    proj_out_linear = register_module("proj_out", emo::nn::Linear(inner, c.in_channels));
   } else {
-    proj_out_conv = register_module("proj_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(inner, c.in_channels, 1)));
+    proj_out_conv = register_module("proj_out", emo::nn::Conv2d(torch::nn::Conv2dOptions(inner, c.in_channels, 1)));
   }
 }
 

@@ -2,6 +2,7 @@
 // Children: norm (GroupNorm eps 1e-6), proj_in (1x1 Conv2d, or Linear with use_linear_projection),
 // transformer_blocks.N (BasicTransformerBlock), proj_out; output = proj_out(blocks(proj_in(norm(x)))) + x.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -34,8 +35,8 @@ class Transformer2DModelImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& ehs = {});
 
   torch::nn::GroupNorm norm{nullptr};
-  torch::nn::Conv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};    // registered as proj_in / proj_out
-  torch::nn::Linear proj_in_linear{nullptr}, proj_out_linear{nullptr};  // (use_linear_projection)
+  emo::nn::Conv2d proj_in_conv{nullptr}, proj_out_conv{nullptr};    // registered as proj_in / proj_out
+  emo::nn::Linear proj_in_linear{nullptr}, proj_out_linear{nullptr};  // (use_linear_projection)
   torch::nn::ModuleList transformer_blocks{nullptr};
   const std::vector<BasicTransformerBlock>& blocks() const { return blocks_; }
 

@@ -13,10 +13,10 @@ VaeAttentionImpl::VaeAttentionImpl(const VaeAttentionConfig& c) : config_(c) {
   if (config_.head_dim <= 0) config_.head_dim = c.channels;
   const int64_t ch = c.channels;
   group_norm = register_module("group_norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.groups, ch).eps(c.eps)));
-  to_q = register_module("to_q", torch::nn::Linear(ch, ch));
-  to_k = register_module("to_k", torch::nn::Linear(ch, ch));
-  to_v = register_module("to_v", torch::nn::Linear(ch, ch));
-  out_proj_ = torch::nn::Linear(ch, ch);
+  to_q = register_module("to_q", emo::nn::Linear(ch, ch));
+  to_k = register_module("to_k", emo::nn::Linear(ch, ch));
+  to_v = register_module("to_v", emo::nn::Linear(ch, ch));
+  out_proj_ = emo::nn::Linear(ch, ch);
   to_out = register_module("to_out", torch::nn::ModuleList());
   to_out->push_back(out_proj_);
   to_out->push_back(torch::nn::Dropout(0.0));

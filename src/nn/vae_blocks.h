@@ -2,6 +2,7 @@
 // because each is a few lines: VaeAttention (diffusers Attention as UNetMidBlock2D builds it), DownEncoderBlock2D,
 // UpDecoderBlock2D, UNetMidBlock2D. All GroupNorms use the VAE's eps (1e-6); no time embedding.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
@@ -31,12 +32,12 @@ class VaeAttentionImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [B, C, H, W] -> [B, C, H, W]
 
   torch::nn::GroupNorm group_norm{nullptr};
-  torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
+  emo::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
   torch::nn::ModuleList to_out{nullptr};
 
  private:
   VaeAttentionConfig config_;
-  torch::nn::Linear out_proj_{nullptr};
+  emo::nn::Linear out_proj_{nullptr};
 };
 TORCH_MODULE(VaeAttention);
 

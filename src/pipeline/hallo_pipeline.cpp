@@ -23,6 +23,7 @@
 #include "emo/separator.h"
 #include "emo/video.h"
 #include "pipeline/clip_loop.h"
+#include "pipeline/frame_writer.h"
 #include "pipeline/device_errors.h"
 #include "pipeline/networks.h"
 #include "pipeline/runtime.h"
@@ -228,12 +229,11 @@ class HalloPipeline final : public Pipeline {
     ls.seed = p.seed;
     ls.clock = clock.get();
 
-    double t_encode = 0;
-    auto stats = pipeline::run_clips(
-        *nets_, spec_.scheduler, job, ls,
-        [&](int64_t, const torch::Tensor& frames01) {
-          auto te = Clock::now();
-          auto u8 = (frames01 * 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();  // trunc as hallo
+    // Colour conversion, paste-back and H.264 run on the writer thread while the networks denoise the next clip.
+    // Declared after `writer`: destroyed first, so a cancelled job stops the thread before the file goes.
+    double t_push = 0;
+    pipeline::AsyncFrameWriter frames_out(
+        [&](const torch::Tensor& u8) {                                              // [n, S, S, 3] host
           for (int64_t k = 0; k < u8.size(0); ++k) {
             cv::Mat rgb(size, size, CV_8UC3, u8[k].data_ptr());
             if (paste) {
@@ -243,7 +243,14 @@ class HalloPipeline final : public Pipeline {
               writer.write(rgb);
             }
           }
-          t_encode += seconds_since(te);
+        },
+        2 * F);
+    auto stats = pipeline::run_clips(
+        *nets_, spec_.scheduler, job, ls,
+        [&](int64_t, const torch::Tensor& frames01) {
+          auto te = Clock::now();
+          frames_out.push(frames01);
+          t_push += seconds_since(te);
         },
         [&](const char* stage, int cur, int total, int clip, int nclips) {
           check_cancel();
@@ -256,15 +263,15 @@ class HalloPipeline final : public Pipeline {
     const int64_t written = stats.frames;
     const double t_denoise = stats.denoise_s, t_decode = stats.decode_s;
     timings["denoise"] = t_denoise;
-    timings["decode"] = t_decode - t_encode;
-    timings["encode"] = t_encode;
+    timings["decode"] = t_decode - t_push;
     check_cancel();
     auto tf = Clock::now();
     {
-      pipeline::StageClock::Scope sc(clock.get(), "finish");
+      pipeline::StageClock::Scope sc(clock.get(), "finish");  // includes waiting for the writer thread's last frames
+      frames_out.finish();
       writer.close();  // complete, but still under its temporary name until the sidecar is written too
     }
-    timings["encode"] += seconds_since(tf);
+    timings["encode"] = frames_out.busy_seconds() + seconds_since(tf);  // mostly overlapped with the denoising
 
     GenerateResult res;
     res.output = req.output;

@@ -1,5 +1,7 @@
 #include "pipeline/networks.h"
 
+#include "nn/layers.h"
+
 #include "emo/error.h"
 #include "emo/key_rename.h"
 #include "models/autoencoder_kl.h"
@@ -62,6 +64,9 @@ std::unique_ptr<Networks> Networks::load(const ModelSpec& spec, const io::StateD
   nlohmann::json kwargs = spec.unet_additional_kwargs;
   kwargs["n_sample_frames"] = spec.preset.clip_frames;
   kwargs["n_motion_frames"] = spec.preset.motion_frames;
+  // Every Linear / Conv2d parameter is allocated empty in its final dtype and device and then filled by the
+  // strict loader (which fails on any key it cannot fill): no default initialisation of 2.4 B parameters.
+  nn::UninitializedParameters uninitialized(torch::TensorOptions().dtype(dtype).device(device));
   return build(spec.paths.unet_config, spec.unet_config, kwargs, net, spec.paths.net, load_vae(spec.paths.vae_dir),
                spec.wav2vec_config.value("hidden_size", int64_t{768}), device, dtype);
 }

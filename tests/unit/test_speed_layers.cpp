@@ -168,7 +168,7 @@ TEST(SpeedLayers, TrainedUNetSpeedChangesOutputAndPassesGradient) {
   auto b = unet->forward(sample, t, cond2);
   EXPECT_GT((a - b).abs().max().item<float>(), 1e-4);
   a.pow(2).mean().backward();
-  auto grad = unet->speed_encoder->net[0]->as<torch::nn::Linear>()->weight.grad();
+  auto grad = unet->speed_encoder->net[0]->as<emo::nn::Linear>()->weight.grad();
   ASSERT_TRUE(grad.defined());
   EXPECT_GT(grad.abs().max().item<float>(), 0.f);
 }

@@ -9,8 +9,8 @@ namespace emo::models {
 namespace {
 constexpr const char* kFile_audio_transformer_block = "audio_transformer_block.cpp";
 
-torch::nn::Conv2d zero_conv(int64_t dim) {
-  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(dim, dim, 1));
+emo::nn::Conv2d zero_conv(int64_t dim) {
+  emo::nn::Conv2d conv(torch::nn::Conv2dOptions(dim, dim, 1));
   torch::NoGradGuard g;
   conv->weight.zero_();
   conv->bias.zero_();
@@ -18,7 +18,7 @@ torch::nn::Conv2d zero_conv(int64_t dim) {
 }
 
 // A 1x1 conv over the (square) token map == a per-token linear map on channels. [N, L, C] -> [N, L, C]
-torch::Tensor pointwise(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
+torch::Tensor pointwise(const emo::nn::Conv2d& conv, const torch::Tensor& x) {
   return torch::linear(x, conv->weight.flatten(1), conv->bias);
 }
 

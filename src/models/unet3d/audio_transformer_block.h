@@ -4,6 +4,7 @@
 // Children: norm1, attn1, norm2, attn2_0, attn2_1, attn2_2 (or attn2 when the block is not stack-enabled),
 // zero_conv_full, zero_conv_face, zero_conv_lip, norm3, ff.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
@@ -36,7 +37,7 @@ class AudioTemporalBasicTransformerBlockImpl : public torch::nn::Module {
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   emo::nn::Attention attn1{nullptr}, attn2{nullptr}, attn2_0{nullptr}, attn2_1{nullptr}, attn2_2{nullptr};
-  torch::nn::Conv2d zero_conv_full{nullptr}, zero_conv_face{nullptr}, zero_conv_lip{nullptr};
+  emo::nn::Conv2d zero_conv_full{nullptr}, zero_conv_face{nullptr}, zero_conv_lip{nullptr};
   emo::nn::FeedForward ff{nullptr};
 
  private:

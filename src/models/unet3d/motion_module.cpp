@@ -105,7 +105,7 @@ TemporalTransformer3DModelImpl::TemporalTransformer3DModelImpl(const MotionModul
     throw ModelError(std::string(kFile_motion_module) + ": invalid motion module widths");
   const int64_t inner = c.inner_dim();
   norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, c.in_channels).eps(1e-6)));
-  proj_in = register_module("proj_in", torch::nn::Linear(c.in_channels, inner));
+  proj_in = register_module("proj_in", emo::nn::Linear(c.in_channels, inner));
   transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_transformer_block; ++i) {
     TemporalTransformerBlock b(c);
@@ -121,11 +121,11 @@ TemporalTransformer3DModelImpl::TemporalTransformer3DModelImpl(const MotionModul
     ac.dim_head = c.head_dim();
     speed_attn = register_module("speed_attn", emo::nn::Attention(ac));
     torch::NoGradGuard no_grad;  // zero-initialised output: an untrained speed layer is the identity
-    auto out = speed_attn->to_out[0]->as<torch::nn::Linear>();
+    auto out = speed_attn->to_out[0]->as<emo::nn::Linear>();
     out->weight.zero_();
     out->bias.zero_();
   }
-  proj_out = register_module("proj_out", torch::nn::Linear(inner, c.in_channels));
+  proj_out = register_module("proj_out", emo::nn::Linear(inner, c.in_channels));
 }
 
 torch::Tensor speed_cross_attention(emo::nn::AttentionImpl& attn, const torch::Tensor& h, const torch::Tensor& speed) {
@@ -138,7 +138,7 @@ torch::Tensor speed_cross_attention(emo::nn::AttentionImpl& attn, const torch::T
   k = k.unsqueeze(1).expand({b, d, heads, f, k.size(3)}).reshape({bd, heads, f, k.size(3)});
   v = v.unsqueeze(1).expand({b, d, heads, f, v.size(3)}).reshape({bd, heads, f, v.size(3)});
   auto o = emo::compat::attention(q, k, v);  // [(B D), H, F, Dh]
-  return attn.to_out[0]->as<torch::nn::Linear>()->forward(emo::nn::merge_heads(o));  // [(B D), F, C]
+  return attn.to_out[0]->as<emo::nn::Linear>()->forward(emo::nn::merge_heads(o));  // [(B D), F, C]
 }
 
 torch::Tensor TemporalTransformer3DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& speed) {

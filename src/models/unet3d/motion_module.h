@@ -5,6 +5,7 @@
 // EMO extension (absent in Hallo, see docs/speed-layers.md): temporal_transformer.{speed_norm, speed_attn}, a
 // cross-attention from every temporal token to the per-frame speed embeddings, output projection zero-initialised.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
@@ -82,7 +83,7 @@ class TemporalTransformer3DModelImpl : public torch::nn::Module {
   bool has_speed_layers() const { return static_cast<bool>(speed_attn); }
 
   torch::nn::GroupNorm norm{nullptr};
-  torch::nn::Linear proj_in{nullptr}, proj_out{nullptr};
+  emo::nn::Linear proj_in{nullptr}, proj_out{nullptr};
   torch::nn::ModuleList transformer_blocks{nullptr};
   torch::nn::LayerNorm speed_norm{nullptr};
   emo::nn::Attention speed_attn{nullptr};

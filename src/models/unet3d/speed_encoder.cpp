@@ -50,8 +50,8 @@ torch::Tensor speed_windows(const torch::Tensor& s, int64_t m) {
 
 SpeedEncoderImpl::SpeedEncoderImpl(const SpeedLayersConfig& c) : config_(c) {
   c.validate();
-  fc1_ = torch::nn::Linear(c.input_dim(), c.hidden_dim);
-  fc2_ = torch::nn::Linear(c.hidden_dim, c.embed_dim);
+  fc1_ = emo::nn::Linear(c.input_dim(), c.hidden_dim);
+  fc2_ = emo::nn::Linear(c.hidden_dim, c.embed_dim);
   net = register_module("net", torch::nn::ModuleList());
   net->push_back(fc1_);
   net->push_back(torch::nn::SiLU());

@@ -4,6 +4,7 @@
 // MLP (Linear, SiLU, Linear) -> one speed token per frame. Part 2 (the cross-attention inside every temporal
 // module) lives in motion_module.h. Children: net.0 (Linear), net.1 (SiLU), net.2 (Linear).
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
@@ -40,7 +41,7 @@ class SpeedEncoderImpl : public torch::nn::Module {
 
  private:
   SpeedLayersConfig config_;
-  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
+  emo::nn::Linear fc1_{nullptr}, fc2_{nullptr};
 };
 TORCH_MODULE(SpeedEncoder);
 

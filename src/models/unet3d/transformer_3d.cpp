@@ -16,7 +16,7 @@ Transformer3DModelImpl::Transformer3DModelImpl(const Transformer3DModelConfig& c
   if (c.in_channels <= 0 || inner <= 0) throw ModelError(std::string(kFile_transformer_3d) + ": invalid Transformer3DModel widths");
   norm = register_module("norm",
                          torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, c.in_channels).eps(1e-6)));
-  proj_in = register_module("proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, inner, 1)));
+  proj_in = register_module("proj_in", emo::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, inner, 1)));
   transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
     if (c.use_audio_module) {
@@ -37,7 +37,7 @@ Transformer3DModelImpl::Transformer3DModelImpl(const Transformer3DModelConfig& c
       spatial_.push_back(b);
     }
   }
-  proj_out = register_module("proj_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(inner, c.in_channels, 1)));
+  proj_out = register_module("proj_out", emo::nn::Conv2d(torch::nn::Conv2dOptions(inner, c.in_channels, 1)));
 }
 
 torch::Tensor Transformer3DModelImpl::to_tokens(const torch::Tensor& folded) {

@@ -4,6 +4,7 @@
 // Audio variant (use_audio_module=True): AudioTemporalBasicTransformerBlock. Its inner width (heads * head_dim) may
 // differ from in_channels (hallo builds head_dim from the BLOCK's input width); proj_in/proj_out map between them.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -47,7 +48,7 @@ class Transformer3DModelImpl : public torch::nn::Module {
   const std::vector<TemporalBasicTransformerBlock>& spatial_blocks() const { return spatial_; }
 
   torch::nn::GroupNorm norm{nullptr};
-  torch::nn::Conv2d proj_in{nullptr}, proj_out{nullptr};
+  emo::nn::Conv2d proj_in{nullptr}, proj_out{nullptr};
   torch::nn::ModuleList transformer_blocks{nullptr};
 
  private:

@@ -135,7 +135,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConditionModelCon
   const auto& boc = c.block_out_channels;
   const int64_t n = static_cast<int64_t>(boc.size());
   const int64_t temb = boc[0] * 4;
-  conv_in = register_module("conv_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, boc[0], 3).padding(1)));
+  conv_in = register_module("conv_in", emo::nn::Conv2d(torch::nn::Conv2dOptions(c.in_channels, boc[0], 3).padding(1)));
   time_embedding = register_module("time_embedding", emo::nn::TimestepEmbedding(boc[0], temb));
   if (c.speed.enabled) {
     speed_encoder = register_module("speed_encoder", SpeedEncoder(c.speed));
@@ -234,7 +234,7 @@ UNet3DConditionModelImpl::UNet3DConditionModelImpl(const UNet3DConditionModelCon
   register_module("mid_block", mid_block);
   conv_norm_out = register_module(
       "conv_norm_out", torch::nn::GroupNorm(torch::nn::GroupNormOptions(c.norm_num_groups, boc[0]).eps(c.norm_eps)));
-  conv_out = register_module("conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(boc[0], c.out_channels, 3).padding(1)));
+  conv_out = register_module("conv_out", emo::nn::Conv2d(torch::nn::Conv2dOptions(boc[0], c.out_channels, 3).padding(1)));
 
   // Reader blocks: DFS (down, up, mid), then stable sort by width descending.
   auto add = [&](const std::string& path, const std::vector<Transformer3DModel>& attns) {

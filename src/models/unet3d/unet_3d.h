@@ -4,6 +4,7 @@
 // `denoising_unet.` part of hallo's net.pth loads strictly (emo::io::load_module with prefix "denoising_unet.").
 // EMO extension: speed layers (speed_encoder + speed_attn in every motion module), off for Hallo.
 #pragma once
+#include "nn/layers.h"
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -92,7 +93,7 @@ class UNet3DConditionModelImpl : public torch::nn::Module {
 
   const UNet3DConditionModelConfig& config() const { return config_; }
 
-  torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+  emo::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
   emo::nn::TimestepEmbedding time_embedding{nullptr};
   torch::nn::ModuleList down_blocks{nullptr}, up_blocks{nullptr};
   UNetMidBlock3DCrossAttn mid_block{nullptr};

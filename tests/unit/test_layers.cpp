@@ -1,0 +1,92 @@
+// emo::nn::Linear / Conv2d (src/nn/layers.h): the default initialisation reproduces libtorch's modules draw for
+// draw (the tiny test models depend on it), and under UninitializedParameters parameters are allocated in the
+// scope's dtype without drawing, then filled by the strict loader, which still refuses a missing key.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "emo/error.h"
+#include "emo/weight_loader.h"
+#include "nn/layers.h"
+
+namespace {
+
+TEST(Layers, LinearDefaultInitMatchesLibtorchDrawForDraw) {
+  for (bool bias : {true, false}) {
+    torch::manual_seed(1234);
+    torch::nn::Linear ref(torch::nn::LinearOptions(7, 5).bias(bias));
+    const auto after_ref = torch::rand({3});
+    torch::manual_seed(1234);
+    emo::nn::Linear ours(torch::nn::LinearOptions(7, 5).bias(bias));
+    const auto after_ours = torch::rand({3});
+    EXPECT_TRUE(torch::equal(ref->weight, ours->weight));
+    EXPECT_EQ(ref->bias.defined(), ours->bias.defined());
+    if (bias) EXPECT_TRUE(torch::equal(ref->bias, ours->bias));
+    EXPECT_TRUE(torch::equal(after_ref, after_ours)) << "the generator must be left where libtorch leaves it";
+    const auto x = torch::randn({2, 4, 7});
+    EXPECT_TRUE(torch::allclose(ref->forward(x), ours->forward(x)));
+  }
+}
+
+TEST(Layers, Conv2dDefaultInitAndForwardMatchLibtorch) {
+  const auto opts = torch::nn::Conv2dOptions(6, 4, 3).stride(2).padding(1).groups(2);
+  torch::manual_seed(99);
+  torch::nn::Conv2d ref(opts);
+  torch::manual_seed(99);
+  emo::nn::Conv2d ours(opts);
+  EXPECT_TRUE(torch::equal(ref->weight, ours->weight));
+  EXPECT_TRUE(torch::equal(ref->bias, ours->bias));
+  const auto x = torch::randn({2, 6, 9, 8});
+  EXPECT_TRUE(torch::allclose(ref->forward(x), ours->forward(x), 1e-5, 1e-6));
+  // Names and order as PyTorch registers them: the state-dict keys of the checkpoints.
+  std::vector<std::string> names;
+  for (const auto& p : ours->named_parameters()) names.push_back(p.key());
+  EXPECT_EQ(names, (std::vector<std::string>{"weight", "bias"}));
+}
+
+TEST(Layers, UninitializedScopeAllocatesInItsDtypeWithoutDrawing) {
+  torch::manual_seed(7);
+  const auto expected_next = torch::rand({4});
+  torch::manual_seed(7);
+  {
+    emo::nn::UninitializedParameters scope(torch::TensorOptions().dtype(torch::kBFloat16));
+    ASSERT_TRUE(emo::nn::UninitializedParameters::active().has_value());
+    emo::nn::Linear lin(16, 8);
+    emo::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 4, 3).padding(1));
+    EXPECT_EQ(lin->weight.scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(lin->bias.scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(conv->weight.scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(conv->weight.sizes(), (std::vector<int64_t>{4, 3, 3, 3}));
+  }
+  EXPECT_FALSE(emo::nn::UninitializedParameters::active().has_value()) << "the scope must restore the default";
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expected_next)) << "no random draws inside the scope";
+  emo::nn::Linear after(4, 4);
+  EXPECT_EQ(after->weight.scalar_type(), torch::kFloat);
+}
+
+struct TwoLayersImpl : torch::nn::Module {
+  TwoLayersImpl() {
+    a = register_module("a", emo::nn::Linear(3, 2));
+    b = register_module("b", emo::nn::Conv2d(torch::nn::Conv2dOptions(2, 2, 1).bias(false)));
+  }
+  emo::nn::Linear a{nullptr};
+  emo::nn::Conv2d b{nullptr};
+};
+TORCH_MODULE(TwoLayers);
+
+TEST(Layers, UninitializedModuleIsFilledByTheStrictLoaderOrRefused) {
+  emo::nn::UninitializedParameters scope(torch::TensorOptions().dtype(torch::kHalf));
+  emo::io::StateDict sd{{"a.weight", torch::ones({2, 3})},
+                        {"a.bias", torch::full({2}, 0.5)},
+                        {"b.weight", torch::eye(2).reshape({2, 2, 1, 1}).to(torch::kHalf)}};
+  TwoLayers m;
+  emo::io::load_module(*m, sd, {"", true, {}, "two.safetensors"});
+  EXPECT_EQ(m->a->weight.scalar_type(), torch::kHalf);
+  EXPECT_TRUE(torch::equal(m->a->weight, torch::ones({2, 3}, torch::kHalf)));
+  EXPECT_TRUE(torch::equal(m->a->bias, torch::full({2}, 0.5, torch::kHalf)));
+
+  sd.erase("a.bias");
+  TwoLayers partial;
+  EXPECT_THROW(emo::io::load_module(*partial, sd, {"", true, {}, "two.safetensors"}), emo::ModelError);
+}
+
+}  // namespace
