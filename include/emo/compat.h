@@ -57,6 +57,14 @@ std::string version_report(const std::string& emo_version);
 // Intra-op threads: n <= 0 means "all cores" (libtorch defaults to 1 on Debian's build).
 void set_num_threads(int n);
 
+// Host allocator policy, process-wide. retain = true: large CPU tensors come from the heap instead of a fresh
+// mmap each (glibc M_MMAP_MAX = 0) and freed memory is not trimmed back to the system (M_TRIM_THRESHOLD), so
+// the activations of every step reuse the same pages instead of faulting in and zeroing new ones. Left alone when
+// the user set GLIBC_TUNABLES or when the C library is not glibc. Returns whether the policy is in effect.
+bool set_retain_host_memory(bool retain);
+// "retain", "system", or "GLIBC_TUNABLES" (the user's malloc tunables win): for reports.
+std::string host_memory_policy();
+
 inline bool cuda_available() { return torch::cuda::is_available(); }
 
 // While alive, fp32 on CUDA is exact fp32: TF32 is off for cuDNN convolutions (PyTorch's default is on) and for

@@ -21,6 +21,9 @@ struct RuntimeOptions {
   int threads = 0;              // 0 = all cores
   std::string attention = "auto";  // "auto": fused scaled_dot_product_attention on libtorch >= 2.0, math before;
                                    // "math": always softmax(q k^T * scale) v (for parity checks)
+  std::string host_memory = "retain";  // "retain": freed host memory stays with the process for reuse (glibc:
+                                       // no mmap per large tensor, no trimming; process-wide, set once);
+                                       // "system": the C library's defaults (docs/performance.md)
 };
 
 // Per-job settings; 0 means "use the model preset's value" for steps, cfg_scale, fps, width and height

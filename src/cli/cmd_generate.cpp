@@ -46,6 +46,10 @@ void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {
                   "auto (fused scaled_dot_product_attention with libtorch >= 2.0) or math (reference formula)")
       ->check(CLI::IsMember({"auto", "math"}))
       ->capture_default_str();
+  sub->add_option("--host-memory", rt.host_memory,
+                  "retain (freed CPU memory is reused by the next step: no page faults per tensor) or system (the C library's defaults)")
+      ->check(CLI::IsMember({"retain", "system"}))
+      ->capture_default_str();
 }
 
 Run add_generate(CLI::App& app, GlobalOptions& g) {

@@ -167,6 +167,7 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   r.peak_rss_after_load_mib = peak_rss_mib();
   r.attention = compat::effective_attention();
   r.threads = torch::get_num_threads();
+  r.host_memory = compat::host_memory_policy();
 
   // FLOPs are counted by shape in the first run: a warm-up run when there is one (the profiler adds a little host
   // time per op), else the first timed run.
@@ -223,10 +224,10 @@ std::string bench_markdown(const BenchReport& r) {
   std::string s;
   char buf[768];
   std::snprintf(buf, sizeof buf,
-                "emo bench: %s on %s [%s] (%s), libtorch %s, %s attention, %d threads\n"
+                "emo bench: %s on %s [%s] (%s), libtorch %s, %s attention, %d threads, host memory %s\n"
                 "generate path: %d clip(s) of %d frames at %dx%d, %d steps, cfg %.2f; %d timed run(s)\n\n",
                 r.model_dir.c_str(), r.device.c_str(), r.device_name.c_str(), r.dtype.c_str(), r.torch_version.c_str(),
-                r.attention.c_str(), r.threads, r.clips, r.frames, r.size, r.size, r.steps, r.cfg_scale, r.runs);
+                r.attention.c_str(), r.threads, r.host_memory.c_str(), r.clips, r.frames, r.size, r.size, r.steps, r.cfg_scale, r.runs);
   s += buf;
   s += "| stage | calls/run | mean per call (s) | ± stddev (s) | per run (s) | GFLOP/call | TFLOP/s |\n"
        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -254,7 +255,7 @@ std::string bench_markdown(const BenchReport& r) {
 
 std::string bench_json(const BenchReport& r) {
   nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"device_name", r.device_name}, {"dtype", r.dtype},
-                      {"torch", r.torch_version}, {"attention", r.attention}, {"threads", r.threads},
+                      {"torch", r.torch_version}, {"attention", r.attention}, {"threads", r.threads}, {"host_memory", r.host_memory},
                       {"frames", r.frames}, {"size", r.size}, {"steps", r.steps}, {"cfg_scale", r.cfg_scale},
                       {"clips", r.clips}, {"runs", r.runs}, {"load_s", r.load_seconds},
                       {"run_seconds", r.run_seconds}, {"frames_per_run", r.frames_per_run},

@@ -42,6 +42,9 @@ ResolvedRuntime apply_runtime(const RuntimeOptions& rt) {
   r.dtype = parse_dtype(rt.dtype, r.device);
   compat::set_attention_backend(parse_attention(rt.attention));
   compat::set_num_threads(rt.threads);
+  if (rt.host_memory != "retain" && rt.host_memory != "system")
+    throw UsageError("--host-memory must be retain or system (got '" + rt.host_memory + "')");
+  compat::set_retain_host_memory(rt.host_memory == "retain");
   return r;
 }
 

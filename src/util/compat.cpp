@@ -3,7 +3,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <mutex>
+#include <string>
 #include <thread>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace emo::compat {
 
@@ -86,6 +93,54 @@ std::string torch_version() {
 void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
+}
+
+namespace {
+std::mutex g_malloc_mu;
+bool g_retain_applied = false;
+bool mallopt_state() {
+  std::lock_guard<std::mutex> lock(g_malloc_mu);
+  return g_retain_applied;
+}
+}  // namespace
+
+bool set_retain_host_memory(bool retain) {
+#if defined(__GLIBC__)
+  std::lock_guard<std::mutex> lock(g_malloc_mu);
+  bool& applied = g_retain_applied;
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables && std::string(tunables).find("malloc") != std::string::npos) return false;  // the user's choice
+  if (retain == applied) return retain;
+  if (retain) {
+    mallopt(M_MMAP_MAX, 0);                                        // every block from the heap, reused when freed
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());    // keep freed memory for the next step
+  } else {                                                         // glibc's documented defaults
+    mallopt(M_MMAP_MAX, 65536);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  }
+  applied = retain;
+  return retain;
+#else
+  (void)retain;
+  return false;
+#endif
+}
+
+namespace {
+bool user_malloc_tunables() {
+  const char* t = std::getenv("GLIBC_TUNABLES");
+  return t && std::string(t).find("malloc") != std::string::npos;
+}
+}  // namespace
+
+std::string host_memory_policy() {
+  if (user_malloc_tunables()) return "GLIBC_TUNABLES";
+#if defined(__GLIBC__)
+  return mallopt_state() ? "retain" : "system";
+#else
+  return "system";
+#endif
 }
 
 }  // namespace emo::compat

@@ -7,6 +7,7 @@
 #include "emo/error.h"
 #include "emo/weight_loader.h"
 #include "nn/layers.h"
+#include "nn/sampling_layers.h"
 
 namespace {
 
@@ -87,6 +88,48 @@ TEST(Layers, UninitializedModuleIsFilledByTheStrictLoaderOrRefused) {
   sd.erase("a.bias");
   TwoLayers partial;
   EXPECT_THROW(emo::io::load_module(*partial, sd, {"", true, {}, "two.safetensors"}), emo::ModelError);
+}
+
+}  // namespace
+
+namespace {
+
+// Upsample2D's phase-decomposed path (src/nn/sampling_layers.h) against the formula it replaces.
+torch::Tensor reference_upsample(emo::nn::Upsample2DImpl& up, const torch::Tensor& x, std::vector<int64_t> size) {
+  namespace F = torch::nn::functional;
+  return torch::conv2d(F::interpolate(x, F::InterpolateFuncOptions().mode(torch::kNearest).size(size)),
+                       up.conv->weight, up.conv->bias, 1, 1);
+}
+
+TEST(Layers, Upsample2DPhaseConvEqualsNearestThenConv3x3) {
+  torch::manual_seed(3);
+  emo::nn::Upsample2D up(6, 5);
+  torch::NoGradGuard no_grad;
+  for (auto hw : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {4, 7}, {9, 6}}) {
+    const auto x = torch::randn({3, 6, hw.first, hw.second});
+    const auto got = up->forward(x);
+    const auto want = reference_upsample(*up, x, {2 * hw.first, 2 * hw.second});
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_LT((got - want).abs().max().item<float>(), 1e-5) << hw.first << "x" << hw.second;
+  }
+  EXPECT_TRUE(up->has_phase_kernels()) << "exact 2x must take the phase-kernel path";
+  // A size that is not exactly 2x (diffusers' upsample_size for odd latents) takes the reference path.
+  const auto x = torch::randn({1, 6, 5, 5});
+  EXPECT_TRUE(torch::allclose(up->forward(x, std::vector<int64_t>{9, 11}), reference_upsample(*up, x, {9, 11})));
+  // The derived kernels follow the conv's weight when it changes (a later load).
+  up->conv->weight.mul_(-2);
+  EXPECT_LT((up->forward(x) - reference_upsample(*up, x, {10, 10})).abs().max().item<float>(), 1e-5);
+}
+
+TEST(Layers, Upsample2DPhaseConvInHalfPrecisionStaysCloseToTheFloatFormula) {
+  torch::manual_seed(4);
+  emo::nn::Upsample2D up(8, 8);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 8, 6, 6});
+  const auto want = reference_upsample(*up, x, {12, 12});
+  up->to(torch::kBFloat16);
+  const auto got = up->forward(x.to(torch::kBFloat16)).to(torch::kFloat);
+  EXPECT_LT((got - want).abs().max().item<float>(), 0.05 * want.abs().max().item<float>());
 }
 
 }  // namespace
