@@ -42,6 +42,11 @@ struct BenchReport {
   double peak_rss_mib = 0;
   double peak_device_mib = -1;             // CUDA: peak allocated bytes during the timed runs (-1: not a CUDA run)
   double flops_per_run = 0;
+  struct AttentionShape {                   // one row per attention shape of the counted run
+    std::string q, k, dtype, kernel;        // "[B, H, L, D]"; kernel: libtorch's SDPA choice or "emo_math"
+    int64_t calls = 0;                      // in the counted run
+  };
+  std::vector<AttentionShape> attention_shapes;
   double seconds_per_frame() const;        // mean run seconds / frames_per_run
   double seconds_per_frame_stddev() const;
 };

@@ -33,6 +33,16 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 // Returns the count so far, zeroes it and switches counting on or off.
 uint64_t attention_flops_reset(bool counting);
 
+// Benchmarks: while counting is on, every attention call's shape and the kernel it gets: for sdpa, libtorch's own
+// choice for those inputs (at::_fused_sdp_choice: "flash_attention", "efficient_attention", "cudnn_attention" or
+// "math"), for the math backend "emo_math". Returned (and cleared) by attention_shapes_take().
+struct AttentionShapeStat {
+  std::vector<int64_t> q, k;  // [B, H, Lq, D], [B, H, Lk, D]
+  std::string dtype, device, kernel;
+  int64_t calls = 0;
+};
+std::vector<AttentionShapeStat> attention_shapes_take();
+
 // Version string such as "2.11.0".
 std::string torch_version();
 

@@ -46,7 +46,9 @@ torch::Tensor Upsample2DImpl::phase_forward(const torch::Tensor& x) {
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), co = conv->weight.size(0);
   const auto& pw = phase_weight();
   // Padded position (p, q) of y holds, for phase (a, b), the output pixel (2(p - a) + a, 2(q - b) + b).
-  auto y = torch::conv2d(F::pad(x, F::PadFuncOptions({1, 1, 1, 1})), pw, phase_b_);  // [N, 4 Cout, H+1, W+1]
+  static const int64_t kOne[2] = {1, 1}, kZero[2] = {0, 0};
+  auto y = torch::conv2d(F::pad(x, F::PadFuncOptions({1, 1, 1, 1})), pw, phase_b_, /*stride=*/at::IntArrayRef(kOne),
+                         /*padding=*/at::IntArrayRef(kZero), /*dilation=*/at::IntArrayRef(kOne));  // [N, 4 Cout, H+1, W+1]
   auto out = torch::empty({n, co, h, 2, w, 2}, y.options());                           // [N, Cout, H, 2, W, 2]
   for (int64_t a = 0; a < 2; ++a)
     for (int64_t b = 0; b < 2; ++b)

@@ -26,6 +26,12 @@ namespace fs = std::filesystem;
 namespace emo {
 
 namespace {
+
+std::string dims(const std::vector<int64_t>& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
+}
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -173,6 +179,7 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   // time per op), else the first timed run.
   const int warmups = o.warmup;
   const int total = warmups + o.repeat;
+  compat::attention_shapes_take();  // only the counted run's shapes
   std::map<std::string, StageStats> counted;
   std::map<std::string, std::vector<double>> timed;
   for (int i = 0; i < total; ++i) {
@@ -186,7 +193,11 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
     write_portrait(req.image, r.size);
     write_voice(req.audio, static_cast<double>(o.clips * r.frames) / eff.fps);
     auto res = pipeline->generate(req);
-    if (req.profile == StageProfile::kTimeAndFlops) counted = res.stages;
+    if (req.profile == StageProfile::kTimeAndFlops) {
+      counted = res.stages;
+      for (const auto& a : compat::attention_shapes_take())
+        r.attention_shapes.push_back({dims(a.q), dims(a.k), a.dtype, a.kernel, a.calls});
+    }
     if (!warm) {
       r.run_seconds.push_back(res.elapsed_s);
       r.frames_per_run = res.frames;
@@ -250,6 +261,12 @@ std::string bench_markdown(const BenchReport& r) {
     s += buf;
   }
   s += "\n";
+  if (!r.attention_shapes.empty()) {
+    s += "\nattention kernels (counted run; sdpa: libtorch's choice for these inputs)\n\n"
+         "| q [B, H, Lq, D] | k [B, H, Lk, D] | dtype | kernel | calls |\n| --- | --- | --- | --- | ---: |\n";
+    for (const auto& a : r.attention_shapes)
+      s += "| " + a.q + " | " + a.k + " | " + a.dtype + " | " + a.kernel + " | " + std::to_string(a.calls) + " |\n";
+  }
   return s;
 }
 
@@ -263,6 +280,9 @@ std::string bench_json(const BenchReport& r) {
                       {"flops_per_run", r.flops_per_run},
                       {"peak_rss_mib", r.peak_rss_mib}, {"peak_rss_after_load_mib", r.peak_rss_after_load_mib},
                       {"peak_device_mib", r.peak_device_mib >= 0 ? nlohmann::json(r.peak_device_mib) : nlohmann::json(nullptr)}};
+  j["attention_shapes"] = nlohmann::json::array();
+  for (const auto& a : r.attention_shapes)
+    j["attention_shapes"].push_back({{"q", a.q}, {"k", a.k}, {"dtype", a.dtype}, {"kernel", a.kernel}, {"calls", a.calls}});
   j["stages"] = nlohmann::json::array();
   for (const auto& st : r.stages)
     j["stages"].push_back({{"stage", st.stage}, {"calls_per_run", st.calls_per_run}, {"mean_s", st.mean()},

@@ -291,6 +291,7 @@ class HalloPipeline final : public Pipeline {
       side["dtype"] = std::string(c10::toString(dtype_));
       side["torch"] = compat::torch_version();
       side["attention"] = compat::effective_attention();
+      if (device_.is_cuda()) side["cudnn_benchmark"] = at::globalContext().benchmarkCuDNN();
       side["video_encoder"] = writer.video_encoder();
       side["face"] = {{"detector", portrait->analysis.detector}, {"masks", portrait->analysis.mask_source},
                       {"has_embedding", portrait->analysis.has_embedding}, {"warnings", portrait->analysis.warnings}};

@@ -1,5 +1,7 @@
 #include "pipeline/runtime.h"
 
+#include <ATen/Context.h>
+
 #include "emo/compat.h"
 #include "emo/error.h"
 
@@ -42,6 +44,7 @@ ResolvedRuntime apply_runtime(const RuntimeOptions& rt) {
   r.dtype = parse_dtype(rt.dtype, r.device);
   compat::set_attention_backend(parse_attention(rt.attention));
   compat::set_num_threads(rt.threads);
+  if (r.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(rt.cudnn_benchmark);
   if (rt.host_memory != "retain" && rt.host_memory != "system")
     throw UsageError("--host-memory must be retain or system (got '" + rt.host_memory + "')");
   compat::set_retain_host_memory(rt.host_memory == "retain");

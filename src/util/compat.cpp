@@ -1,10 +1,13 @@
 #include "emo/compat.h"
 
+#include <ATen/ops/_fused_sdp_choice.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,6 +21,52 @@ namespace {
 std::atomic<AttentionBackend> g_backend{AttentionBackend::kAuto};
 std::atomic<bool> g_count_flops{false};
 std::atomic<uint64_t> g_attention_flops{0};
+std::mutex g_shapes_mu;
+std::map<std::string, AttentionShapeStat> g_shapes;
+
+const char* sdp_kernel_name(int64_t choice) {
+  switch (choice) {  // at::sdp::SDPBackend
+    case 0: return "math";
+    case 1: return "flash_attention";
+    case 2: return "efficient_attention";
+    case 3: return "cudnn_attention";
+    case 4: return "overrideable";
+    default: return "none";
+  }
+}
+
+void record_shape(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double s, bool sdpa) {
+  std::string kernel = "emo_math";
+  if (sdpa) {
+    try {
+      kernel = sdp_kernel_name(at::_fused_sdp_choice(q, k, v, /*attn_mask=*/{}, 0.0, false, s));
+    } catch (...) {
+      kernel = "unknown";
+    }
+  }
+  std::string key = kernel;
+  for (auto d : q.sizes()) key += "," + std::to_string(d);
+  for (auto d : k.sizes()) key += ";" + std::to_string(d);
+  key += std::string(c10::toString(q.scalar_type())) + q.device().str();
+  std::lock_guard<std::mutex> lock(g_shapes_mu);
+  auto& st = g_shapes[key];
+  if (st.calls == 0) {
+    st.q = q.sizes().vec();
+    st.k = k.sizes().vec();
+    st.dtype = c10::toString(q.scalar_type());
+    st.device = q.device().str();
+    st.kernel = kernel;
+  }
+  ++st.calls;
+}
+}
+
+std::vector<AttentionShapeStat> attention_shapes_take() {
+  std::lock_guard<std::mutex> lock(g_shapes_mu);
+  std::vector<AttentionShapeStat> out;
+  for (auto& [key, st] : g_shapes) out.push_back(std::move(st));
+  g_shapes.clear();
+  return out;
 }
 
 uint64_t attention_flops_reset(bool counting) {
@@ -68,6 +117,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   if (g_count_flops.load(std::memory_order_relaxed)) {  // q k^T and p v: 2 x multiply-accumulate each
     const int64_t lq = q.size(-2), lk = k.size(-2), bh = q.numel() / (lq * q.size(-1));
     g_attention_flops += static_cast<uint64_t>(2 * bh * lq * lk * (q.size(-1) + v.size(-1)));
+    record_shape(q, k, v, s, g_backend == AttentionBackend::kAuto);
   }
   if (g_backend == AttentionBackend::kAuto)
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/false, s);
