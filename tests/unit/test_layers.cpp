@@ -7,6 +7,7 @@
 #include "emo/error.h"
 #include "emo/weight_loader.h"
 #include "nn/layers.h"
+#include "nn/resnet.h"
 #include "nn/sampling_layers.h"
 
 namespace {
@@ -133,3 +134,25 @@ TEST(Layers, Upsample2DPhaseConvInHalfPrecisionStaysCloseToTheFloatFormula) {
 }
 
 }  // namespace
+
+// ResnetBlock2D's inference path (in-place activations and sums) gives the autograd path's values bit for bit.
+TEST(Layers, ResnetInPlaceInferencePathEqualsTheAutogradPath) {
+  torch::manual_seed(3);
+  emo::nn::ResnetBlock2DConfig c;
+  c.in_channels = 8;
+  c.out_channels = 16;  // conv_shortcut
+  c.temb_channels = 12;
+  c.groups = 4;
+  c.output_scale_factor = 2.0;
+  emo::nn::ResnetBlock2D block(c);
+  auto x = torch::randn({2, 8, 6, 5}), temb = torch::randn({2, 12});
+  auto with_grad = block->forward(x, temb);  // GradMode on: the out-of-place path
+  ASSERT_TRUE(with_grad.requires_grad());
+  torch::Tensor inplace;
+  {
+    c10::InferenceMode guard;
+    inplace = block->forward(x, temb);
+  }
+  EXPECT_TRUE(torch::equal(inplace, with_grad.detach()));
+  EXPECT_FALSE(inplace.requires_grad());
+}
