@@ -2,7 +2,7 @@
 # emo vs Hallo's Python, side by side: the same device, dtype, thread count, settings and weights.
 #
 #   scripts/bench_vs_hallo.sh [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--threads N] [--size 512] [--frames 16]
-#                             [--steps 40] [--cfg 3.5] [--runs 1] [--warmup 0] [--model DIR] [--out DIR]
+#                             [--steps 40] [--cfg 3.5] [--runs 1] [--warmup 0] [--rounds 1] [--model DIR] [--out DIR]
 #
 # emo side: `build/emo bench` (the generate path itself) on DIR, a model folder in Hallo's layout; by default a
 #   full-size random-weight one written once by `emo make-test-model --full-size` (about 5 GB, build/bench-model).
@@ -11,10 +11,13 @@
 #   ones. It needs Hallo's source at commit 8fd7c57 ($HALLO_ROOT; cloned from GitHub when unset and absent) and a
 #   separate virtual environment ($HALLO_VENV, default .venv-hallo/, created with the harness's pins and the same
 #   torch as emo's .venv).
-# Output: a table stage | emo | Hallo | Hallo/emo (>1: emo is faster), and both JSON reports under --out.
+# --rounds N alternates the two sides N times (emo, Hallo, emo, Hallo, ...) and reports each row's median over the
+#   rounds, so that a machine whose speed drifts over minutes does not favour whichever side ran first.
+# Output: a table stage | emo | Hallo | Hallo/emo (>1: emo is faster), and every JSON report under --out
+#   (emo-R.json, hallo-R.json per round R).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-device=cpu dtype=fp32 threads=2 size=512 frames=16 steps=40 cfg=3.5 runs=1 warmup=0
+device=cpu dtype=fp32 threads=2 size=512 frames=16 steps=40 cfg=3.5 runs=1 warmup=0 rounds=1
 model="$here/build/bench-model" out="$here/build/bench-vs-hallo"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,9 +30,10 @@ while [ $# -gt 0 ]; do
     --cfg) cfg="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --model) model="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench_vs_hallo.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,50 +66,69 @@ if ! "$venv/bin/python" -c 'import diffusers, torch' 2>/dev/null; then
     einops==0.8.0 omegaconf safetensors numpy pillow pyyaml tqdm packaging
 fi
 
-echo "==> emo: $device $dtype, $threads threads, ${size}x$size, $frames frames, $steps steps, cfg $cfg"
-"$emo" -t "$threads" -q bench -m "$model" --device "$device" --dtype "$dtype" --size "$size" --frames "$frames" \
-  --steps "$steps" --cfg "$cfg" --clips 1 -w "$warmup" -r "$runs" -f json -o "$out/emo.json"
-echo "==> Hallo: the same"
-HALLO_ROOT="$hallo_root" "$venv/bin/python" "$here/scripts/bench/hallo_side.py" --bench "$bench_py" --weights "$model" \
-  --carry none --device "$device" --dtype "$dtype" --threads "$threads" --size "$size" --frames "$frames" \
-  --steps "$steps" --cfg "$cfg" --clips "$runs" --warmup "$warmup" --json-out "$out/hallo.json" > "$out/hallo.log" 2>&1 \
-  || { tail -20 "$out/hallo.log" >&2; die "Hallo's side failed (log: $out/hallo.log)"; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer (got '$rounds')"
+for ((r = 1; r <= rounds; r++)); do
+  echo "==> round $r/$rounds, emo: $device $dtype, $threads threads, ${size}x$size, $frames frames, $steps steps, cfg $cfg"
+  "$emo" -t "$threads" -q bench -m "$model" --device "$device" --dtype "$dtype" --size "$size" --frames "$frames" \
+    --steps "$steps" --cfg "$cfg" --clips 1 -w "$warmup" -r "$runs" -f json -o "$out/emo-$r.json"
+  echo "==> round $r/$rounds, Hallo: the same"
+  HALLO_ROOT="$hallo_root" "$venv/bin/python" "$here/scripts/bench/hallo_side.py" --bench "$bench_py" --weights "$model" \
+    --carry none --device "$device" --dtype "$dtype" --threads "$threads" --size "$size" --frames "$frames" \
+    --steps "$steps" --cfg "$cfg" --clips "$runs" --warmup "$warmup" --json-out "$out/hallo-$r.json" > "$out/hallo-$r.log" 2>&1 \
+    || { tail -20 "$out/hallo-$r.log" >&2; die "Hallo's side failed (log: $out/hallo-$r.log)"; }
+done
 
-python3 - "$out/emo.json" "$out/hallo.json" <<'PY'
-import json, sys
-e = json.load(open(sys.argv[1])); h = json.load(open(sys.argv[2]))
-st = {s["stage"]: s for s in e["stages"]}
-hs = h.get("stages_seconds_per_clip", {})
-calls = h.get("stage_calls_per_clip", {})
-def per_run(name): return st[name]["per_run_s"] if name in st else None
-def per_call(name): return st[name]["mean_s"] if name in st else None
+python3 - "$out" "$rounds" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+E = [json.load(open(f"{out}/emo-{r}.json")) for r in range(1, rounds + 1)]
+H = [json.load(open(f"{out}/hallo-{r}.json")) for r in range(1, rounds + 1)]
 loop_stages = ["face_locator", "vae_encode", "reference_net", "audio_proj", "unet3d_step", "guidance_ddim", "vae_decode"]
-emo_clip = sum(per_run(n) or 0 for n in loop_stages)
-rows = [
-    ("VAE encode (reference + motion frames), per clip", per_run("vae_encode"), hs.get("vae_encode")),
-    ("ReferenceNet, per clip", per_run("reference_net"), hs.get("reference_unet")),
-    ("audio projection, per clip", per_run("audio_proj"), hs.get("audio_proj")),
-    ("face locator + image projection", per_run("face_locator"),
-     (hs.get("face_locator") or 0) + (hs.get("image_proj") or 0) if "face_locator" in hs else None),
-    ("UNet3D, one CFG step", per_call("unet3d_step"), h.get("denoising_unet_seconds_per_call")),
-    (f"VAE decode, {e['frames']} frames", per_run("vae_decode"), hs.get("vae_decode")),
-    ("clip loop (the rows above, all steps)", emo_clip, h.get("seconds_per_clip")),
-]
+def emo_rows(e):
+    st = {s["stage"]: s for s in e["stages"]}
+    run = lambda n: st[n]["per_run_s"] if n in st else None
+    call = lambda n: st[n]["mean_s"] if n in st else None
+    return [run("vae_encode"), run("reference_net"), run("audio_proj"), run("face_locator"), call("unet3d_step"),
+            run("vae_decode"), sum(run(n) or 0 for n in loop_stages)]
+def hallo_rows(h):
+    hs = h.get("stages_seconds_per_clip", {})
+    fl = (hs.get("face_locator") or 0) + (hs.get("image_proj") or 0) if "face_locator" in hs else None
+    return [hs.get("vae_encode"), hs.get("reference_unet"), hs.get("audio_proj"), fl,
+            h.get("denoising_unet_seconds_per_call"), hs.get("vae_decode"), h.get("seconds_per_clip")]
+def median(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+er = [emo_rows(e) for e in E]; hr = [hallo_rows(h) for h in H]
+e = E[0]; h = H[0]
+names = ["VAE encode (reference + motion frames), per clip", "ReferenceNet, per clip", "audio projection, per clip",
+         "face locator + image projection", "UNet3D, one CFG step", f"VAE decode, {e['frames']} frames",
+         "clip loop (the rows above, all steps)"]
+what = "median over %d alternating rounds of " % rounds if rounds > 1 else ""
 print(f"\n{e['device_name']} | {e['device']} {e['dtype']} | {e['threads']} threads | torch {e['torch']} (emo) / "
       f"{h.get('torch')} (Hallo) | {e['size']}x{e['size']}, {e['frames']} frames + 2 motion, {e['steps']} steps, "
-      f"cfg {e['cfg_scale']} | emo attention {e['attention']}\n")
+      f"cfg {e['cfg_scale']} | emo attention {e['attention']}, host memory {e.get('host_memory', '?')} | "
+      f"{what}the mean of {len(e['run_seconds'])} timed clips per side\n")
 print("| stage | emo (s) | Hallo (s) | Hallo / emo |\n| --- | ---: | ---: | ---: |")
-for name, a, b in rows:
+for i, name in enumerate(names):
+    a = median([x[i] for x in er]); b = median([x[i] for x in hr])
     ratio = f"{b / a:.2f}x" if a and b else "n/a"
     fa = f"{a:.3f}" if a is not None else "n/a"; fb = f"{b:.3f}" if b is not None else "n/a"
     print(f"| {name} | {fa} | {fb} | {ratio} |")
-print(f"\nemo whole generate run (portrait analysis, wav2vec2, clip loop, H.264/AAC muxing): {sum(e['run_seconds'])/len(e['run_seconds']):.3f} s "
-      f"for {e['frames_per_run']} frames = {e['seconds_per_frame']:.3f} s per output frame; "
-      f"{e['flops_per_run']/1e12:.2f} TFLOP counted")
-rss_h = h.get("peak_host_rss_gib")
-print(f"peak host memory: emo {e['peak_rss_mib']/1024:.2f} GiB, Hallo {rss_h:.2f} GiB" if rss_h else
-      f"peak host memory: emo {e['peak_rss_mib']/1024:.2f} GiB")
-if e.get("peak_device_mib") is not None and h.get("peak_gpu_mem_gib") is not None:
-    print(f"peak device memory: emo {e['peak_device_mib']/1024:.2f} GiB, Hallo {h['peak_gpu_mem_gib']:.2f} GiB")
-print(f"load: emo {e['load_s']:.1f} s (Hallo side: random-weight construction + load, {h.get('build_seconds', 0):.1f} s, not comparable)")
+if rounds > 1:
+    print("\nclip loop per round (s): emo " + ", ".join(f"{x[-1]:.2f}" for x in er) +
+          "; Hallo " + ", ".join(f"{x[-1]:.2f}" if x[-1] else "n/a" for x in hr))
+runs = [s for x in E for s in x["run_seconds"]]; frames = e["frames_per_run"]
+print(f"\nemo whole generate run (portrait analysis, wav2vec2, clip loop, H.264/AAC muxing): {statistics.mean(runs):.3f} s "
+      f"for {frames} frames = {statistics.mean(runs) / frames:.3f} s per output frame ({len(runs)} runs: "
+      + ", ".join(f"{x:.2f}" for x in runs) + f"); {e['flops_per_run']/1e12:.2f} TFLOP counted")
+rss_e = max(x["peak_rss_mib"] for x in E) / 1024
+rss_h = [x.get("peak_host_rss_gib") for x in H if x.get("peak_host_rss_gib")]
+print(f"peak host memory: emo {rss_e:.2f} GiB, Hallo {max(rss_h):.2f} GiB" if rss_h else f"peak host memory: emo {rss_e:.2f} GiB")
+dev_e = [x["peak_device_mib"] for x in E if x.get("peak_device_mib") is not None]
+dev_h = [x["peak_gpu_mem_gib"] if x.get("peak_gpu_mem_gib") is not None else x["peak_gpu_mem_bytes"] / 2**30
+         for x in H if x.get("peak_gpu_mem_gib") is not None or x.get("peak_gpu_mem_bytes") is not None]
+if dev_e and dev_h:
+    print(f"peak device memory: emo {max(dev_e)/1024:.2f} GiB, Hallo {max(dev_h):.2f} GiB")
+print(f"load: emo " + ", ".join(f"{x['load_s']:.1f}" for x in E) + " s (Hallo side: random-weight construction + load, "
+      + ", ".join(f"{x.get('build_seconds', 0):.1f}" for x in H) + " s, not comparable)")
 PY
