@@ -14,6 +14,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -121,6 +123,82 @@ class DDIMScheduler {
   std::vector<int64_t> timesteps_;
   int64_t num_inference_steps_ = 0;
 };
+
+// ---- DPM-Solver++ (multistep) ---------------------------------------------------------------------
+
+// diffusers.schedulers.scheduling_dpmsolver_multistep.DPMSolverMultistepScheduler (v0.27.2), deterministic
+// DPM-Solver++ (Lu et al. 2022, arXiv 2211.01095) of order 1 or 2 ("DPM++ 2M"). The noise-schedule keys are the
+// DDIM config's (one config.json serves both; DDIM-only keys such as clip_sample are ignored, as diffusers'
+// from_config ignores them); the defaults are DPMSolverMultistepScheduler's (timestep_spacing "linspace").
+struct DPMSolverConfig {
+  enum class SolverType { kMidpoint, kHeun };
+  enum class FinalSigmas { kZero, kSigmaMin };
+
+  DDIMSchedulerConfig schedule;  // betas, prediction_type, timestep_spacing, steps_offset, rescale_betas_zero_snr
+  int solver_order = 2;          // 1 or 2 (3 is not implemented: a ModelError)
+  SolverType solver_type = SolverType::kMidpoint;
+  bool lower_order_final = true;  // first order for the last steps when fewer than 15 steps
+  bool euler_at_final = false;
+  FinalSigmas final_sigmas_type = FinalSigmas::kZero;
+  double lambda_min_clipped = -std::numeric_limits<double>::infinity();
+
+  // Unknown keys are ignored; algorithm types other than dpmsolver++, Karras / Lu sigmas, thresholding and
+  // learned variances are ModelErrors naming `source`.
+  static DPMSolverConfig from_json(const nlohmann::json& j, const std::string& source = "scheduler config");
+};
+
+class DPMSolverMultistepScheduler {
+ public:
+  explicit DPMSolverMultistepScheduler(DPMSolverConfig config);
+
+  // Timesteps and sigmas of an n-step run; clears the solver's history.
+  void set_timesteps(int64_t num_inference_steps);
+  const std::vector<int64_t>& timesteps() const { return timesteps_; }
+  const at::Tensor& sigmas() const { return sigmas_; }  // [n + 1] float32, the last one 0 (or sigma_min)
+  // alphas_cumprod with diffusers' zero-SNR patch (the last entry 2^-24 instead of 0).
+  const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }
+
+  // The next step of the run: t must be timesteps()[i] for the i-th call after set_timesteps(). Stateful (keeps
+  // the last solver_order data predictions). Arithmetic in float32 like diffusers, result in model_output's dtype.
+  at::Tensor step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample);
+
+  const DPMSolverConfig& config() const { return config_; }
+
+ private:
+  DPMSolverConfig config_;
+  at::Tensor alphas_cumprod_;
+  at::Tensor lambda_t_;  // [T] float32, for lambda_min_clipped
+  std::vector<int64_t> timesteps_;
+  at::Tensor sigmas_;
+  std::vector<at::Tensor> x0_history_;  // data predictions, oldest first (at most solver_order)
+  size_t step_index_ = 0;
+  int lower_order_nums_ = 0;
+};
+
+// The timesteps DPMSolverMultistepScheduler.set_timesteps builds (its leading / linspace differ from DDIM's;
+// trailing is the same). last_timestep: num_train_timesteps less the lambda_min_clipped cut.
+std::vector<int64_t> dpm_timesteps(TimestepSpacing spacing, int64_t num_train_timesteps, int64_t last_timestep,
+                                   int64_t num_inference_steps, int64_t steps_offset);
+
+// ---- samplers, as the pipeline picks them --------------------------------------------------------
+
+enum class SamplerKind {
+  kDDIM,      // "ddim": Hallo's DDIMScheduler, eta 0 (the default, and what Hallo's inference.py runs)
+  kDPMPP2M,   // "dpmpp-2m": DPMSolverMultistepScheduler, order 2, from the same scheduler config
+};
+const char* to_string(SamplerKind k);
+// "ddim" or "dpmpp-2m"; anything else is a UsageError listing the choices.
+SamplerKind parse_sampler(const std::string& name);
+
+// One denoising run: timesteps() then step() for each of them, in order.
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual const std::vector<int64_t>& timesteps() const = 0;
+  virtual at::Tensor step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample) = 0;
+};
+// From diffusers-style scheduler kwargs (the model's scheduler config), set to `steps` steps.
+std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const nlohmann::json& scheduler_kwargs, int64_t steps);
 
 // ---- classifier-free guidance --------------------------------------------------------------------
 

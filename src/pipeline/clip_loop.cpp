@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "emo/audio.h"
+#include "emo/compat.h"
 #include "emo/error.h"
 #include "pipeline/stage_clock.h"
 
@@ -82,6 +83,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
     if (trace) trace->videos.push_back(torch::cat(all, 0));
     // hallo: motion = videos[-M:] * 2 - 1, back to the pipeline's dtype; stays on the device.
     if (M > 0) motion = nets.place(torch::cat(tail, 0) * 2 - 1);                    // [M, 3, S, S]
+    compat::release_free_host_memory();  // retain policy: the clip's freed activations go back (once per clip)
   }
   return st;
 }

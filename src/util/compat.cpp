@@ -184,6 +184,12 @@ bool user_malloc_tunables() {
 }
 }  // namespace
 
+void release_free_host_memory() {
+#if defined(__GLIBC__)
+  if (mallopt_state() && !user_malloc_tunables()) malloc_trim(0);
+#endif
+}
+
 std::string host_memory_policy() {
   if (user_malloc_tunables()) return "GLIBC_TUNABLES";
 #if defined(__GLIBC__)

@@ -175,3 +175,93 @@ TEST(Guidance, TwoPassWrapper) {
   EXPECT_TRUE(torch::allclose(guided(uncond, cond, 3.0)(x, 0), torch::full({2}, 3.0f)));
   EXPECT_THROW(guided(Denoiser{}, cond, 3.0), emo::UsageError);
 }
+
+// ---- DPM-Solver++ and the sampler choice ---------------------------------------------------------
+
+TEST(DPMSolverConfig, DefaultsAndHalloKeys) {
+  using emo::sampling::DPMSolverConfig;
+  auto d = DPMSolverConfig::from_json(nlohmann::json::object());
+  EXPECT_EQ(d.solver_order, 2);
+  EXPECT_EQ(d.schedule.timestep_spacing, emo::sampling::TimestepSpacing::kLinspace);  // DPM's default, not DDIM's
+  auto h = DPMSolverConfig::from_json({{"prediction_type", "v_prediction"}, {"timestep_spacing", "trailing"},
+                                       {"rescale_betas_zero_snr", true}, {"clip_sample", false}});
+  EXPECT_EQ(h.schedule.timestep_spacing, emo::sampling::TimestepSpacing::kTrailing);
+  EXPECT_TRUE(h.schedule.rescale_betas_zero_snr);
+  // zero-SNR: the last alpha_bar is patched to 2^-24, so the first sigma is 4096, not inf
+  emo::sampling::DPMSolverMultistepScheduler s(h);
+  s.set_timesteps(4);
+  EXPECT_EQ(s.timesteps().front(), 999);
+  EXPECT_NEAR(s.sigmas()[0].item<double>(), 4096.0, 1e-2);
+  EXPECT_EQ(s.sigmas()[-1].item<double>(), 0.0);
+}
+
+TEST(DPMSolverConfig, RejectsWhatIsNotImplementedNamingTheKey) {
+  using emo::sampling::DPMSolverConfig;
+  auto rejects = [](const nlohmann::json& j, const std::string& key) {
+    try {
+      DPMSolverConfig::from_json(j, "sched.json");
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const emo::ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("sched.json"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
+  rejects({{"solver_order", 3}}, "solver_order");
+  rejects({{"solver_order", 0}}, "solver_order");
+  rejects({{"solver_order", "2"}}, "solver_order");
+  rejects({{"algorithm_type", "sde-dpmsolver++"}}, "algorithm_type");
+  rejects({{"solver_type", "rk4"}}, "solver_type");
+  rejects({{"use_karras_sigmas", true}}, "use_karras_sigmas");
+  rejects({{"use_lu_lambdas", true}}, "use_lu_lambdas");
+  rejects({{"final_sigmas_type", "one"}}, "final_sigmas_type");
+  rejects({{"variance_type", "learned_range"}}, "variance_type");
+  rejects({{"lambda_min_clipped", "low"}}, "lambda_min_clipped");
+}
+
+TEST(DPMSolverStep, OutOfOrderAndUnsetCallsAreErrors) {
+  emo::sampling::DPMSolverMultistepScheduler s(emo::sampling::DPMSolverConfig::from_json(nlohmann::json::object()));
+  auto x = torch::randn({1, 4, 2, 2});
+  EXPECT_THROW(s.step(x, 999, x), emo::UsageError);  // before set_timesteps
+  s.set_timesteps(2);
+  const auto ts = s.timesteps();
+  EXPECT_THROW(s.step(x, ts[1], x), emo::UsageError);  // skips the first timestep
+  EXPECT_THROW(s.step(x, ts[0], torch::randn({1, 4, 2, 3})), emo::UsageError);
+  x = s.step(x, ts[0], x);
+  x = s.step(x, ts[1], x);
+  EXPECT_THROW(s.step(x, ts[1], x), emo::UsageError);  // past the last step
+  s.set_timesteps(2);                                  // a new run starts clean
+  EXPECT_NO_THROW(s.step(x, ts[0], x));
+}
+
+TEST(Sampler, ParseNamesAndMakeFromHalloKwargs) {
+  using emo::sampling::SamplerKind;
+  EXPECT_EQ(emo::sampling::parse_sampler("ddim"), SamplerKind::kDDIM);
+  EXPECT_EQ(emo::sampling::parse_sampler("dpmpp-2m"), SamplerKind::kDPMPP2M);
+  EXPECT_THROW(emo::sampling::parse_sampler("euler"), emo::UsageError);
+  EXPECT_STREQ(emo::sampling::to_string(SamplerKind::kDPMPP2M), "dpmpp-2m");
+  const nlohmann::json hallo = {{"beta_start", 0.00085}, {"beta_end", 0.012}, {"beta_schedule", "linear"},
+                                {"clip_sample", false}, {"steps_offset", 1}, {"prediction_type", "v_prediction"},
+                                {"rescale_betas_zero_snr", true}, {"timestep_spacing", "trailing"}};
+  auto ddim = emo::sampling::make_sampler(SamplerKind::kDDIM, hallo, 40);
+  auto dpm = emo::sampling::make_sampler(SamplerKind::kDPMPP2M, hallo, 20);
+  ASSERT_EQ(ddim->timesteps().size(), 40u);
+  ASSERT_EQ(dpm->timesteps().size(), 20u);
+  EXPECT_EQ(dpm->timesteps().front(), 999);
+  EXPECT_EQ(dpm->timesteps().back(), 49);
+  // With an exact data predictor (v from the true x0) both samplers land on x0; the DPM-Solver++ last step
+  // (final sigma 0) returns the data prediction itself.
+  auto x0 = torch::randn({1, 4, 2, 3, 3});
+  auto noise = torch::randn_like(x0);
+  emo::sampling::DPMSolverMultistepScheduler tables(emo::sampling::DPMSolverConfig::from_json(hallo));
+  auto oracle = [&](const torch::Tensor& x, int64_t t) {
+    const double a = tables.alphas_cumprod()[t].item<double>();
+    // x = sqrt(a) x0 + sqrt(1-a) eps  ->  eps = (x - sqrt(a) x0) / sqrt(1-a);  v = sqrt(a) eps - sqrt(1-a) x0
+    auto eps = (x - std::sqrt(a) * x0) / std::sqrt(1 - a);
+    return std::sqrt(a) * eps - std::sqrt(1 - a) * x0;
+  };
+  for (auto* s : {ddim.get(), dpm.get()}) {
+    auto x = noise.clone();
+    for (int64_t t : s->timesteps()) x = s->step(oracle(x, t), t, x);
+    EXPECT_LT((x - x0).abs().max().item<double>(), 1e-3);
+  }
+}

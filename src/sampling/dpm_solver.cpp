@@ -1,0 +1,267 @@
+// diffusers.schedulers.scheduling_dpmsolver_multistep.DPMSolverMultistepScheduler (v0.27.2): deterministic
+// DPM-Solver++ of order 1 and 2 (arXiv 2211.01095), midpoint and heun second-order forms. Scalars are 0-dim
+// float32 tensors combined in diffusers' order of operations; tests/golden/test_dpm_solver.cpp holds it to the
+// reference (tests/data/dpm, made by scripts/golden/make_dpm_fixture.py).
+#include <torch/torch.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "emo/error.h"
+#include "emo/scheduler.h"
+
+namespace emo::sampling {
+
+// Names prefixed: the unity build puts this file beside ddim.cpp, whose helpers share the anonymous namespace.
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void dpm_bad(const std::string& source, const std::string& key, const std::string& why) {
+  throw ModelError(source + ": scheduler key '" + key + "' " + why);
+}
+
+const json* dpm_find(const json& j, const char* key) {
+  auto it = j.find(key);
+  return (it == j.end() || it->is_null()) ? nullptr : &*it;
+}
+
+bool dpm_read_bool(const json& j, const char* key, bool fallback, const std::string& source) {
+  const json* v = dpm_find(j, key);
+  if (!v) return fallback;
+  if (!v->is_boolean()) dpm_bad(source, key, "must be true or false, got " + v->dump());
+  return v->get<bool>();
+}
+
+std::string dpm_read_string(const json& j, const char* key, const std::string& fallback, const std::string& source) {
+  const json* v = dpm_find(j, key);
+  if (!v) return fallback;
+  if (!v->is_string()) dpm_bad(source, key, "must be a string, got " + v->dump());
+  return v->get<std::string>();
+}
+
+// alpha_t, sigma_t of the VP process at noise level sigma (diffusers _sigma_to_alpha_sigma_t).
+struct AlphaSigma {
+  at::Tensor alpha, sigma, lambda;
+};
+AlphaSigma alpha_sigma(const at::Tensor& sigma) {
+  AlphaSigma r;
+  r.alpha = 1 / (sigma.pow(2) + 1).pow(0.5);
+  r.sigma = sigma * r.alpha;
+  r.lambda = torch::log(r.alpha) - torch::log(r.sigma);
+  return r;
+}
+
+}  // namespace
+
+DPMSolverConfig DPMSolverConfig::from_json(const json& j, const std::string& source) {
+  DPMSolverConfig c;
+  c.schedule = DDIMSchedulerConfig::from_json(j, source);
+  if (!dpm_find(j, "timestep_spacing")) c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // DPM's default
+
+  if (const json* v = dpm_find(j, "solver_order")) {
+    if (!v->is_number_integer()) dpm_bad(source, "solver_order", "must be an integer, got " + v->dump());
+    c.solver_order = v->get<int>();
+    if (c.solver_order == 3) dpm_bad(source, "solver_order", "is 3: third-order DPM-Solver++ is not implemented (use 1 or 2)");
+    if (c.solver_order != 1 && c.solver_order != 2) dpm_bad(source, "solver_order", "must be 1 or 2, got " + v->dump());
+  }
+  // diffusers maps the deprecated / other-family names onto these (algorithm "deis" -> dpmsolver++,
+  // solver "logrho"/"bh1"/"bh2" -> midpoint); the noise-prediction and SDE variants are not implemented.
+  const auto algo = dpm_read_string(j, "algorithm_type", "dpmsolver++", source);
+  if (algo != "dpmsolver++" && algo != "deis")
+    dpm_bad(source, "algorithm_type", "is '" + algo + "': only the deterministic dpmsolver++ is implemented");
+  const auto solver = dpm_read_string(j, "solver_type", "midpoint", source);
+  if (solver == "heun") c.solver_type = SolverType::kHeun;
+  else if (solver == "midpoint" || solver == "logrho" || solver == "bh1" || solver == "bh2")
+    c.solver_type = SolverType::kMidpoint;
+  else dpm_bad(source, "solver_type", "has unsupported value '" + solver + "' (supported: midpoint, heun)");
+  c.lower_order_final = dpm_read_bool(j, "lower_order_final", c.lower_order_final, source);
+  c.euler_at_final = dpm_read_bool(j, "euler_at_final", c.euler_at_final, source);
+  if (dpm_read_bool(j, "use_karras_sigmas", false, source)) dpm_bad(source, "use_karras_sigmas", "is true: not implemented");
+  if (dpm_read_bool(j, "use_lu_lambdas", false, source)) dpm_bad(source, "use_lu_lambdas", "is true: not implemented");
+  const auto final_sigmas = dpm_read_string(j, "final_sigmas_type", "zero", source);
+  if (final_sigmas == "zero") c.final_sigmas_type = FinalSigmas::kZero;
+  else if (final_sigmas == "sigma_min") c.final_sigmas_type = FinalSigmas::kSigmaMin;
+  else dpm_bad(source, "final_sigmas_type", "has unsupported value '" + final_sigmas + "' (supported: zero, sigma_min)");
+  if (const json* v = dpm_find(j, "lambda_min_clipped")) {
+    if (!v->is_number()) dpm_bad(source, "lambda_min_clipped", "must be a number, got " + v->dump());
+    c.lambda_min_clipped = v->get<double>();
+  }
+  const auto variance = dpm_read_string(j, "variance_type", "", source);
+  if (!variance.empty()) dpm_bad(source, "variance_type", "is '" + variance + "': learned variances are not supported");
+  return c;
+}
+
+std::vector<int64_t> dpm_timesteps(TimestepSpacing spacing, int64_t T, int64_t last, int64_t n, int64_t steps_offset) {
+  if (n < 1 || n > T)
+    throw UsageError("num_inference_steps must be in [1, " + std::to_string(T) + "], got " + std::to_string(n));
+  std::vector<int64_t> ts;
+  switch (spacing) {
+    case TimestepSpacing::kLinspace: {
+      // np.linspace(0, last - 1, n + 1).round()[::-1][:-1]: y_i = i * ((last-1)/n), y_n = last - 1 exactly.
+      const double stop = static_cast<double>(last - 1);
+      const double step = stop / static_cast<double>(n);
+      for (int64_t i = n; i >= 1; --i)
+        ts.push_back(static_cast<int64_t>(std::nearbyint(i == n ? stop : static_cast<double>(i) * step)));
+      break;
+    }
+    case TimestepSpacing::kLeading: {
+      const int64_t ratio = last / (n + 1);  // integer division, as in diffusers
+      for (int64_t i = n; i >= 1; --i) ts.push_back(i * ratio + steps_offset);
+      break;
+    }
+    case TimestepSpacing::kTrailing: {
+      // np.arange(last, 0, -T / n).round() - 1: numpy fills start + i * ((start + delta) - start).
+      const double start = static_cast<double>(last);
+      const double delta = -static_cast<double>(T) / static_cast<double>(n);
+      const auto len = static_cast<int64_t>(std::ceil((0.0 - start) / delta));
+      const double d = (start + delta) - start;
+      for (int64_t i = 0; i < len; ++i) {
+        double v = (i == 0) ? start : (i == 1 ? start + delta : start + static_cast<double>(i) * d);
+        ts.push_back(static_cast<int64_t>(std::nearbyint(v)) - 1);
+      }
+      break;
+    }
+  }
+  return ts;
+}
+
+DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverConfig config) : config_(std::move(config)) {
+  auto schedule = make_noise_schedule(config_.schedule);
+  alphas_cumprod_ = schedule.alphas_cumprod.clone();                                 // [T] float32
+  // diffusers: "close to 0 without being 0 so first sigma is not inf" (the fp16 smallest subnormal).
+  if (config_.schedule.rescale_betas_zero_snr) alphas_cumprod_[-1].fill_(std::ldexp(1.0, -24));
+  lambda_t_ = torch::log(torch::sqrt(alphas_cumprod_)) - torch::log(torch::sqrt(1 - alphas_cumprod_));
+}
+
+void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
+  const int64_t T = config_.schedule.num_train_timesteps;
+  // torch.searchsorted(flip(lambda_t), lambda_min_clipped): how many (ascending) lambdas lie below the cut.
+  auto below = (lambda_t_ < config_.lambda_min_clipped).sum().item<int64_t>();
+  timesteps_ = dpm_timesteps(config_.schedule.timestep_spacing, T, T - below, n, config_.schedule.steps_offset);
+  auto all = ((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5);                   // [T] float32
+  std::vector<int64_t> idx;
+  for (int64_t t : timesteps_) idx.push_back(std::clamp<int64_t>(t, 0, T - 1));    // np.interp clamps at the ends
+  auto picked = all.index_select(0, torch::tensor(idx, torch::kLong));
+  auto last = config_.final_sigmas_type == DPMSolverConfig::FinalSigmas::kZero
+                  ? torch::zeros({1}, torch::kFloat32)
+                  : ((1 - alphas_cumprod_[0]) / alphas_cumprod_[0]).pow(0.5).reshape({1});
+  sigmas_ = torch::cat({picked, last});                                             // [n + 1]
+  x0_history_.clear();
+  step_index_ = 0;
+  lower_order_nums_ = 0;
+}
+
+at::Tensor DPMSolverMultistepScheduler::step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample) {
+  const size_t n = timesteps_.size();
+  if (n == 0) throw UsageError("DPM-Solver++: step() called before set_timesteps()");
+  if (step_index_ >= n) throw UsageError("DPM-Solver++: step() called after the last timestep");
+  if (t != timesteps_[step_index_])
+    throw UsageError("DPM-Solver++: step " + std::to_string(step_index_) + " expects timestep " +
+                     std::to_string(timesteps_[step_index_]) + ", got " + std::to_string(t));
+  if (model_output.sizes() != sample.sizes()) throw UsageError("DPM-Solver++: model output and sample shapes differ");
+  const auto i = static_cast<int64_t>(step_index_);
+  // 0-dim float32 CPU tensors, as diffusers keeps its sigmas: they combine with device tensors as scalars, without
+  // a copy or a synchronisation.
+  auto sig = [&](int64_t k) { return sigmas_[k]; };
+
+  const bool few = n < 15;
+  const bool lower_order_final =
+      step_index_ == n - 1 && (config_.euler_at_final || (config_.lower_order_final && few) ||
+                               config_.final_sigmas_type == DPMSolverConfig::FinalSigmas::kZero);
+  const bool lower_order_second = step_index_ + 2 == n && config_.lower_order_final && few;
+  (void)lower_order_second;  // only selects between orders 2 and 3; order 3 is not implemented
+
+  // convert_model_output: the data prediction x0 (in the model output's dtype, as diffusers keeps it).
+  const auto s0 = alpha_sigma(sig(i));
+  at::Tensor x0;
+  switch (config_.schedule.prediction_type) {
+    case PredictionType::kEpsilon: x0 = (sample - s0.sigma * model_output) / s0.alpha; break;
+    case PredictionType::kSample: x0 = model_output; break;
+    case PredictionType::kVPrediction: x0 = s0.alpha * sample - s0.sigma * model_output; break;
+  }
+  x0_history_.push_back(x0);
+  if (static_cast<int>(x0_history_.size()) > config_.solver_order) x0_history_.erase(x0_history_.begin());
+
+  const auto x = sample.to(torch::kFloat32);  // diffusers upcasts the sample for the update
+  const auto st = alpha_sigma(sig(i + 1));
+  const auto h = st.lambda - s0.lambda;
+  const auto em1 = torch::exp(-h) - 1.0;                                           // exp(-h) - 1
+  at::Tensor prev;
+  if (config_.solver_order == 1 || lower_order_nums_ < 1 || lower_order_final) {
+    // first order (DDIM in the data-prediction form)
+    prev = (st.sigma / s0.sigma) * x - (st.alpha * em1) * x0;
+  } else {
+    const auto s1 = alpha_sigma(sig(i - 1));
+    const auto& m0 = x0_history_.back();
+    const auto& m1 = x0_history_[x0_history_.size() - 2];
+    const auto h0 = s0.lambda - s1.lambda;
+    const auto r0 = h0 / h;
+    const auto& D0 = m0;
+    const auto D1 = (1.0 / r0) * (m0 - m1);
+    if (config_.solver_type == DPMSolverConfig::SolverType::kMidpoint)
+      prev = (st.sigma / s0.sigma) * x - (st.alpha * em1) * D0 - 0.5 * (st.alpha * em1) * D1;
+    else
+      prev = (st.sigma / s0.sigma) * x - (st.alpha * em1) * D0 + (st.alpha * (em1 / h + 1.0)) * D1;
+  }
+  if (lower_order_nums_ < config_.solver_order) ++lower_order_nums_;
+  ++step_index_;
+  return prev.to(model_output.scalar_type());
+}
+
+// ---- samplers ------------------------------------------------------------------------------------
+
+const char* to_string(SamplerKind k) {
+  switch (k) {
+    case SamplerKind::kDDIM: return "ddim";
+    case SamplerKind::kDPMPP2M: return "dpmpp-2m";
+  }
+  return "?";
+}
+
+SamplerKind parse_sampler(const std::string& name) {
+  if (name == "ddim") return SamplerKind::kDDIM;
+  if (name == "dpmpp-2m") return SamplerKind::kDPMPP2M;
+  throw UsageError("sampler '" + name + "': expected ddim or dpmpp-2m");
+}
+
+namespace {
+
+class DDIMSampler final : public Sampler {
+ public:
+  DDIMSampler(const json& kwargs, int64_t steps) : s_(DDIMSchedulerConfig::from_json(kwargs, "scheduler")) {
+    s_.set_timesteps(steps);
+  }
+  const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
+  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x).prev_sample; }
+
+ private:
+  DDIMScheduler s_;
+};
+
+class DPMSampler final : public Sampler {
+ public:
+  DPMSampler(DPMSolverConfig c, int64_t steps) : s_(std::move(c)) { s_.set_timesteps(steps); }
+  const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
+  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x); }
+
+ private:
+  DPMSolverMultistepScheduler s_;
+};
+
+}  // namespace
+
+std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const json& kwargs, int64_t steps) {
+  switch (kind) {
+    case SamplerKind::kDDIM: return std::make_unique<DDIMSampler>(kwargs, steps);
+    case SamplerKind::kDPMPP2M: {
+      // The model's scheduler config (Hallo's: v_prediction, trailing, zero-SNR betas) with the solver fixed to 2M.
+      auto c = DPMSolverConfig::from_json(kwargs, "scheduler");
+      c.solver_order = 2;
+      return std::make_unique<DPMSampler>(std::move(c), steps);
+    }
+  }
+  throw UsageError("unknown sampler");
+}
+
+}  // namespace emo::sampling
