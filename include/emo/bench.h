@@ -15,6 +15,7 @@ struct BenchOptions {
   int frames = 0;            // frames per clip (0 = the preset's clip_frames)
   int size = 0;              // frame size (0 = the preset's width)
   int steps = 0;             // denoising steps (0 = the preset's)
+  std::string sampler = "ddim";  // ddim or dpmpp-2m (GenerateParams::sampler)
   double cfg_scale = 0;      // guidance scale (0 = the preset's)
   int clips = 1;             // clips per run: the synthetic voice lasts clips x frames / fps seconds
   bool count_flops = true;   // count FLOPs by shape in the first run (a warm-up run if any, else the first timed one)
@@ -32,6 +33,7 @@ struct StageTiming {
 
 struct BenchReport {
   std::string model_dir, device, device_name, dtype, torch_version, attention, host_memory;  // attention: "sdpa" or "math"
+  std::string sampler;
   int threads = 0, frames = 0, size = 0, steps = 0, clips = 0, runs = 0;
   double cfg_scale = 0;
   double load_seconds = 0;

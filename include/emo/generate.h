@@ -33,6 +33,8 @@ struct RuntimeOptions {
 // validate() below lists the accepted ranges (docs/limits.md).
 struct GenerateParams {
   int steps = 0;
+  std::string sampler = "ddim";  // "ddim" (Hallo's DDIM, the default) or "dpmpp-2m" (DPM-Solver++ 2M: about as
+                                 // good in half the steps; docs/sampling.md)
   double cfg_scale = 0;
   int64_t seed = 42;
   int fps = 0;

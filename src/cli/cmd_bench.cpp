@@ -37,6 +37,9 @@ Run add_bench(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--frames", o->opts.frames, "Frames per clip (0 = preset)")->capture_default_str();
   sub->add_option("--size", o->opts.size, "Frame size (0 = preset)")->capture_default_str();
   sub->add_option("--steps", o->opts.steps, "Denoising steps (0 = preset)")->capture_default_str();
+  sub->add_option("--sampler", o->opts.sampler, "ddim or dpmpp-2m")
+      ->check(CLI::IsMember({"ddim", "dpmpp-2m"}))
+      ->capture_default_str();
   sub->add_option("--cfg", o->opts.cfg_scale, "Guidance scale (0 = preset)")->capture_default_str();
   sub->add_option("--clips", o->opts.clips, "Clips per run (the synthetic voice lasts clips x frames / fps)")->capture_default_str();
   sub->add_flag("!--no-flops", o->opts.count_flops, "Do not count FLOPs (the first warm-up run counts them by shape)");

@@ -19,7 +19,11 @@ struct GenerateCli {
 
 // Flags shared with `emo batch` (per-job defaults).
 void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
-  sub->add_option("--steps", p.steps, "DDIM steps, 1-1000 (0 = preset: 40)");
+  sub->add_option("--steps", p.steps, "Denoising steps, 1-1000 (0 = preset: 40)");
+  sub->add_option("--sampler", p.sampler,
+                  "ddim (Hallo's sampler) or dpmpp-2m (DPM-Solver++ 2M from the same noise schedule: use about 20-25 steps)")
+      ->check(CLI::IsMember({"ddim", "dpmpp-2m"}))
+      ->capture_default_str();
   sub->add_option("--cfg-scale", p.cfg_scale, "Classifier-free guidance scale, 1-50 (0 = preset: 3.5)");
   sub->add_option("-s,--seed", p.seed, "Noise seed (drawn on the CPU, so CPU and GPU runs start alike)");
   sub->add_option("--fps", p.fps, "Frames per second, 1-240 (0 = preset: 25 hallo, 30 emo)");

@@ -19,7 +19,7 @@ namespace emo::batch {
 
 namespace {
 
-enum class Kind { kInt, kInt64, kDouble, kBool };
+enum class Kind { kInt, kInt64, kDouble, kBool, kString };
 
 struct Field {
   const char* name;
@@ -28,17 +28,20 @@ struct Field {
   int64_t GenerateParams::*i64 = nullptr;
   double GenerateParams::*d = nullptr;
   bool GenerateParams::*b = nullptr;
+  std::string GenerateParams::*s = nullptr;
 };
 
 Field int_field(const char* n, int GenerateParams::*m) { Field f{n, Kind::kInt}; f.i = m; return f; }
 Field i64_field(const char* n, int64_t GenerateParams::*m) { Field f{n, Kind::kInt64}; f.i64 = m; return f; }
 Field dbl_field(const char* n, double GenerateParams::*m) { Field f{n, Kind::kDouble}; f.d = m; return f; }
 Field bool_field(const char* n, bool GenerateParams::*m) { Field f{n, Kind::kBool}; f.b = m; return f; }
+Field str_field(const char* n, std::string GenerateParams::*m) { Field f{n, Kind::kString}; f.s = m; return f; }
 
 // write_sidecar is deliberately absent: --resume needs the sidecar, so batch always writes it.
 const std::vector<Field>& fields() {
   static const std::vector<Field> f = {
       int_field("steps", &GenerateParams::steps),
+      str_field("sampler", &GenerateParams::sampler),
       dbl_field("cfg_scale", &GenerateParams::cfg_scale),
       i64_field("seed", &GenerateParams::seed),
       int_field("fps", &GenerateParams::fps),
@@ -92,6 +95,7 @@ const char* kind_name(Kind k) {
     case Kind::kInt64: return "an integer";
     case Kind::kDouble: return "a number";
     case Kind::kBool: return "true or false";
+    case Kind::kString: return "a string";
   }
   return "";
 }
@@ -128,6 +132,10 @@ void apply_json(GenerateParams& p, const Field& f, const nlohmann::json& v) {
     case Kind::kBool:
       if (!v.is_boolean()) bad_value(f, v.dump());
       p.*(f.b) = v.get<bool>();
+      return;
+    case Kind::kString:
+      if (!v.is_string()) bad_value(f, v.dump());
+      p.*(f.s) = v.get<std::string>();
       return;
   }
 }
@@ -172,6 +180,9 @@ void apply_override(GenerateParams& p, const std::string& key, const std::string
       else bad_value(*f, raw);
       return;
     }
+    case Kind::kString:
+      p.*(f->s) = text;
+      return;
   }
 }
 

@@ -157,11 +157,13 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   GenerateRequest req;
   req.params.width = o.size;
   req.params.steps = o.steps;
+  req.params.sampler = o.sampler;
   req.params.cfg_scale = o.cfg_scale;
   req.params.write_sidecar = false;
   const EffectiveParams eff = validate(req.params, spec.preset);
   r.size = eff.size;
   r.steps = eff.steps;
+  r.sampler = o.sampler;
   r.cfg_scale = eff.cfg_scale;
 
   ScratchDir scratch{fs::temp_directory_path() / ("emo_bench_" + std::to_string(::getpid()))};
@@ -236,9 +238,9 @@ std::string bench_markdown(const BenchReport& r) {
   char buf[768];
   std::snprintf(buf, sizeof buf,
                 "emo bench: %s on %s [%s] (%s), libtorch %s, %s attention, %d threads, host memory %s\n"
-                "generate path: %d clip(s) of %d frames at %dx%d, %d steps, cfg %.2f; %d timed run(s)\n\n",
+                "generate path: %d clip(s) of %d frames at %dx%d, %d %s steps, cfg %.2f; %d timed run(s)\n\n",
                 r.model_dir.c_str(), r.device.c_str(), r.device_name.c_str(), r.dtype.c_str(), r.torch_version.c_str(),
-                r.attention.c_str(), r.threads, r.host_memory.c_str(), r.clips, r.frames, r.size, r.size, r.steps, r.cfg_scale, r.runs);
+                r.attention.c_str(), r.threads, r.host_memory.c_str(), r.clips, r.frames, r.size, r.size, r.steps, r.sampler.c_str(), r.cfg_scale, r.runs);
   s += buf;
   s += "| stage | calls/run | mean per call (s) | ± stddev (s) | per run (s) | GFLOP/call | TFLOP/s |\n"
        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -273,7 +275,7 @@ std::string bench_markdown(const BenchReport& r) {
 std::string bench_json(const BenchReport& r) {
   nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"device_name", r.device_name}, {"dtype", r.dtype},
                       {"torch", r.torch_version}, {"attention", r.attention}, {"threads", r.threads}, {"host_memory", r.host_memory},
-                      {"frames", r.frames}, {"size", r.size}, {"steps", r.steps}, {"cfg_scale", r.cfg_scale},
+                      {"frames", r.frames}, {"size", r.size}, {"steps", r.steps}, {"sampler", r.sampler}, {"cfg_scale", r.cfg_scale},
                       {"clips", r.clips}, {"runs", r.runs}, {"load_s", r.load_seconds},
                       {"run_seconds", r.run_seconds}, {"frames_per_run", r.frames_per_run},
                       {"seconds_per_frame", r.seconds_per_frame()}, {"seconds_per_frame_stddev", r.seconds_per_frame_stddev()},

@@ -46,6 +46,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
     in.clock = s.clock;
     in.guidance_scale = s.guidance_scale;
     in.steps = s.steps;
+    in.sampler = s.sampler;
     if (s.speed) in.head_speed = nets.place(torch::full({1, M + F}, *s.speed, torch::kFloat));  // [1, M+F]
     if (trace) {
       trace->motion_frames.push_back(motion);

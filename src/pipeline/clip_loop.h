@@ -29,6 +29,7 @@ struct LoopSettings {
   int64_t clip_frames = 16;       // F
   int64_t motion_frames = 2;      // M
   int64_t steps = 40;
+  sampling::SamplerKind sampler = sampling::SamplerKind::kDDIM;
   double guidance_scale = 3.5;
   std::array<double, 3> motion_scale{1.0, 1.0, 1.0};
   std::optional<double> speed;    // EMO speed layers: head speed (degrees/frame) for every frame; none: no speed input

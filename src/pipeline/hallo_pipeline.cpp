@@ -189,6 +189,7 @@ class HalloPipeline final : public Pipeline {
       out_h = portrait->original_rgb.rows & ~1;
     }
     nlohmann::json params_json = {{"image", req.image}, {"audio", req.audio}, {"seed", p.seed}, {"steps", steps},
+                                  {"sampler", p.sampler},
                                   {"cfg_scale", cfg}, {"fps", fps}, {"size", size}, {"preset", pre.name},
                                   {"clip_frames", F}, {"motion_frames", M},
                                   {"motion_scale", {p.pose_weight, p.face_weight, p.lip_weight}},
@@ -222,6 +223,7 @@ class HalloPipeline final : public Pipeline {
     ls.clip_frames = F;
     ls.motion_frames = M;
     ls.steps = steps;
+    ls.sampler = sampling::parse_sampler(p.sampler);
     ls.guidance_scale = cfg;
     ls.motion_scale = {p.pose_weight, p.face_weight, p.lip_weight};
     if (nets_->unet->config().speed.enabled) ls.speed = p.speed;

@@ -233,12 +233,13 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   cond.do_classifier_free_guidance = cfg;
   cond.hallo_training_path = true;
 
-  sampling::DDIMScheduler scheduler(sampling::DDIMSchedulerConfig::from_json(scheduler_kwargs, "scheduler"));
-  scheduler.set_timesteps(in.steps);
-  if (trace) trace->timesteps = scheduler.timesteps();
-  auto latents = in.initial_latents * scheduler.init_noise_sigma();                 // [1, 4, F, h, w]
+  // DDIM (Hallo's) or DPM-Solver++ 2M, from the model's scheduler kwargs. Both start from plain randn
+  // (init_noise_sigma 1) and take the model output unscaled (scale_model_input is the identity).
+  auto sampler = sampling::make_sampler(in.sampler, scheduler_kwargs, in.steps);
+  if (trace) trace->timesteps = sampler->timesteps();
+  auto latents = in.initial_latents;                                                // [1, 4, F, h, w]
   int step = 0;
-  for (int64_t t : scheduler.timesteps()) {
+  for (int64_t t : sampler->timesteps()) {
     auto x = cfg ? torch::cat({latents, latents}, 0) : latents;                     // [halves, 4, F, h, w]
     auto tt = torch::full({}, t, torch::TensorOptions().dtype(torch::kLong).device(dev));
     torch::Tensor out;
@@ -254,7 +255,7 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
         auto chunks = out.chunk(2, 0);
         guided = sampling::cfg_combine(chunks[0], chunks[1], in.guidance_scale);
       }
-      latents = scheduler.step(guided, t, latents).prev_sample;
+      latents = sampler->step(guided, t, latents);
     }
     if (trace) trace->latents.push_back(latents);
     ++step;

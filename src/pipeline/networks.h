@@ -12,6 +12,7 @@
 
 #include "emo/model_spec.h"
 #include "emo/models.h"
+#include "emo/scheduler.h"
 #include "emo/state_dict.h"
 #include "models/audio_proj.h"
 #include "models/face_locator.h"
@@ -71,6 +72,7 @@ struct ClipInputs {
   std::array<double, 3> motion_scale{1.0, 1.0, 1.0};
   double guidance_scale = 3.5;
   int64_t steps = 40;
+  sampling::SamplerKind sampler = sampling::SamplerKind::kDDIM;  // from the same scheduler kwargs
   bool zero_motion_banks = false;  // EMO's first clip: motion frames are zero maps
   torch::Tensor head_speed;        // [1, M + F] degrees/frame (EMO speed layers) or undefined
   StageClock* clock = nullptr;     // benchmarks: per-stage device time (pipeline/stage_clock.h); none: no sync

@@ -163,7 +163,7 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
   }
   r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + " --dtype fp8");
   EXPECT_EQ(r.code, 2) << r.output;
-  std::vector<std::string> bad_runtime{" --device tpu", " --device cuda:x", " --attention fast"};
+  std::vector<std::string> bad_runtime{" --device tpu", " --device cuda:x", " --attention fast", " --sampler euler"};
   if (!emo::compat::cuda_available()) bad_runtime.push_back(" --device cuda");  // no CUDA here: a usage error
   for (const auto& flag : bad_runtime) {
     r = run_cli("generate -i " + q(a.image) + " -a " + q(a.audio) + base + flag);
@@ -175,12 +175,37 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
   EXPECT_FALSE(has_partial_files(a.dir));
 }
 
+TEST(Generate, DpmSolverSamplerRendersFromTheSameNoiseAndIsRecorded) {
+  const auto& a = assets();
+  auto gen = [&](const std::string& name, const std::string& flags) {
+    auto out = a.dir / name;
+    auto r = run_cli("-q generate -i " + q(a.image) + " -a " + q(a.audio) + " -o " + q(out) + " -m " + q(a.model) +
+                     " --crf 0 -s 3 --steps 3" + flags);
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::ifstream side((a.dir / (fs::path(name).stem().string() + ".json")).string());
+    EXPECT_TRUE(side.good());
+    auto j = nlohmann::json::parse(side);
+    emo::video::VideoReader rd(out.string());
+    return std::make_pair(j, rd.read_all());
+  };
+  auto [jd, ddim] = gen("ddim3.mp4", "");
+  auto [jp, dpm] = gen("dpm3.mp4", " --sampler dpmpp-2m");
+  EXPECT_EQ(jd.at("sampler").get<std::string>(), "ddim") << jd.dump();
+  EXPECT_EQ(jp.at("sampler").get<std::string>(), "dpmpp-2m") << jp.dump();
+  ASSERT_EQ(dpm.size(), ddim.size());
+  ASSERT_EQ(dpm.size(), static_cast<size_t>(std::ceil(a.seconds * 25)));
+  double diff = 0;
+  for (size_t i = 0; i < dpm.size(); ++i) diff += cv::norm(dpm[i], ddim[i], cv::NORM_L1);
+  EXPECT_GT(diff, 0.0);  // a different solver over the same 3 timesteps
+}
+
 TEST(Generate, HelpShowsDefaults) {
   auto r = run_cli("generate --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.output.find("--cfg-scale"), std::string::npos);
   EXPECT_NE(r.output.find("--seed"), std::string::npos);
   EXPECT_NE(r.output.find("=42"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dpmpp-2m"), std::string::npos) << r.output;
 }
 
 TEST(Generate, EmoPresetWithSpeedLayersAndZeroFirstMotionFrames) {

@@ -166,7 +166,7 @@ TEST(BatchManifest, JsonLinesResolvesPathsAndAppliesOverrides) {
       "{\"image\": \"b.png\", \"audio\": \"b.wav\", \"output\": \"../b.mkv\", \"seed\": 123, \"cfg-scale\": 4.5,"
       " \"steps\": 10, \"fps\": 30, \"width\": 256, \"height\": 256, \"pose_weight\": 0.5, \"face_weight\": 0.25,"
       " \"lip_weight\": 2, \"speed\": 1.25, \"crf\": 23, \"paste_back\": true, \"require_face\": true,"
-      " \"max_audio_seconds\": 60}\n",
+      " \"max_audio_seconds\": 60, \"sampler\": \"dpmpp-2m\"}\n",
       "m.jsonl", "/data/batch", def);
   EXPECT_EQ(m.format, ManifestFormat::kJsonLines);
   ASSERT_EQ(m.jobs.size(), 2u);
@@ -198,6 +198,8 @@ TEST(BatchManifest, JsonLinesResolvesPathsAndAppliesOverrides) {
   EXPECT_TRUE(p.paste_back);
   EXPECT_TRUE(p.require_face);
   EXPECT_DOUBLE_EQ(p.max_audio_seconds, 60);
+  EXPECT_EQ(p.sampler, "dpmpp-2m");
+  EXPECT_EQ(a.request.params.sampler, "ddim");  // the default
 }
 
 TEST(BatchManifest, CsvWithHeaderQuotesAndEmptyCells) {
@@ -325,7 +327,9 @@ TEST(BatchManifest, ApplyOverrideParsesText) {
   EXPECT_THROW(apply_override(p, "paste_back", "maybe"), emo::UsageError);
   apply_override(p, "vocal-separation", "false");
   EXPECT_FALSE(p.vocal_separation);
-  EXPECT_EQ(override_keys().size(), 16u);
+  apply_override(p, "sampler", " dpmpp-2m ");
+  EXPECT_EQ(p.sampler, "dpmpp-2m");
+  EXPECT_EQ(override_keys().size(), 17u);
 }
 
 // ---- Shards ---------------------------------------------------------------------------------------

@@ -106,11 +106,12 @@ TEST(Validate, EveryBadValueIsListedInOneMessage) {
   p.pose_weight = -1;
   p.speed = 5;
   p.max_audio_seconds = 0;
+  p.sampler = "euler";
   auto probs = emo::parameter_problems(p);
-  EXPECT_EQ(probs.size(), 8u) << joined(probs);
+  EXPECT_EQ(probs.size(), 9u) << joined(probs);
   const std::string msg = usage_message(p, emo::emo_preset());
   for (const char* what : {"width 520", "steps -3", "cfg_scale 0.5", "fps -25", "crf 52", "pose_weight -1", "speed 5",
-                           "max_audio_seconds 0"})
+                           "max_audio_seconds 0", "sampler 'euler'"})
     EXPECT_NE(msg.find(what), std::string::npos) << what << " missing from: " << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
 }
