@@ -39,10 +39,16 @@ class Vae {
   // Same, collecting every frame into one tensor [N, 3, H, W] (kept on the latents' device).
   at::Tensor decode_latents(const at::Tensor& latents, int64_t chunk = 8) const;
   void to(c10::Device device, c10::ScalarType dtype);
+  // Channels-last (NHWC) convolutions: the 4-D weights are converted once here, and encode / decode run their
+  // activations in NHWC (inputs converted on the way in, results made contiguous NCHW on the way out). Chosen at
+  // load time: on for the CPU, where oneDNN's NHWC kernels are faster at the VAE's sizes (docs/performance.md).
+  void use_channels_last(bool on);
+  bool channels_last() const { return channels_last_; }
   models::AutoencoderKLImpl& module() const { return *impl_; }
 
  private:
   std::shared_ptr<models::AutoencoderKLImpl> impl_;
+  bool channels_last_ = false;
 };
 
 // `dir` holds config.json and diffusion_pytorch_model.safetensors (or .bin). Legacy mid-block attention names

@@ -48,7 +48,8 @@ int64_t Vae::downscale() const {
 
 at::Tensor Vae::encode_mean(const at::Tensor& images) const {
   c10::InferenceMode guard;
-  return impl_->encode(images).first;
+  if (!channels_last_) return impl_->encode(images).first;
+  return impl_->encode(images.contiguous(at::MemoryFormat::ChannelsLast)).first.contiguous();  // [N, 4, h, w]
 }
 
 at::Tensor Vae::encode_latents(const at::Tensor& images) const { return encode_mean(images) * scaling_factor(); }
@@ -64,7 +65,11 @@ void Vae::decode_latents(const at::Tensor& latents, int64_t chunk,
   if (chunk <= 0) chunk = n;
   for (int64_t first = 0; first < n; first += chunk) {
     auto z = flat.slice(0, first, std::min(n, first + chunk)) / s;     // [n, 4, h, w]
-    sink(first, impl_->decode(z));                                      // [n, 3, H, W]
+    if (!channels_last_) {
+      sink(first, impl_->decode(z));                                    // [n, 3, H, W]
+      continue;
+    }
+    sink(first, impl_->decode(z.contiguous(at::MemoryFormat::ChannelsLast)).contiguous());  // [n, 3, H, W] NCHW
   }
 }
 
@@ -75,7 +80,22 @@ at::Tensor Vae::decode_latents(const at::Tensor& latents, int64_t chunk) const {
   return torch::cat(parts, 0);
 }
 
-void Vae::to(c10::Device device, c10::ScalarType dtype) { impl_->to(device, dtype); }
+void Vae::to(c10::Device device, c10::ScalarType dtype) {
+  impl_->to(device, dtype);
+  if (channels_last_) {  // .to() keeps the strides of each weight, but re-apply in case a conversion copied
+    channels_last_ = false;
+    use_channels_last(true);
+  }
+}
+
+void Vae::use_channels_last(bool on) {
+  if (on == channels_last_) return;
+  torch::NoGradGuard no_grad;
+  const auto fmt = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  for (auto& p : impl_->parameters())
+    if (p.dim() == 4) p.set_data(p.detach().contiguous(fmt));  // conv weights [Cout, Cin, kh, kw]
+  channels_last_ = on;
+}
 
 Vae load_vae(const std::string& dir) {
   const auto cfg_path = (fs::path(dir) / "config.json").string();

@@ -22,7 +22,8 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out_channels) {
 const torch::Tensor& Upsample2DImpl::phase_weight() {
   const auto& w = conv->weight;  // [Cout, Cin, 3, 3]
   const int64_t version = w.is_inference() ? 0 : static_cast<int64_t>(w._version());
-  if (phase_w_.defined() && phase_src_ == w.data_ptr() && phase_version_ == version && phase_dtype_ == w.scalar_type())
+  if (phase_w_.defined() && phase_src_ == w.data_ptr() && phase_version_ == version && phase_dtype_ == w.scalar_type() &&
+      phase_w_.suggest_memory_format() == w.suggest_memory_format())
     return phase_w_;
   torch::NoGradGuard no_grad;
   // Row (column) combinations of the 3x3 taps for output parity 0 and 1: source offsets {-1, 0} and {0, +1}.
@@ -34,7 +35,7 @@ const torch::Tensor& Upsample2DImpl::phase_weight() {
   for (const auto& ra : {a0, a1})
     for (const auto& cb : {a0, a1})
       parts.push_back(torch::einsum("ik,ockl,jl->ocij", {ra, wf, cb}));   // [Cout, Cin, 2, 2]
-  phase_w_ = torch::cat(parts, 0).to(w.scalar_type()).contiguous();      // [4 Cout, Cin, 2, 2]
+  phase_w_ = torch::cat(parts, 0).to(w.scalar_type()).contiguous(w.suggest_memory_format());  // [4 Cout, Cin, 2, 2]
   phase_b_ = conv->bias.defined() ? conv->bias.repeat({4}) : torch::Tensor();
   phase_src_ = w.data_ptr();
   phase_version_ = version;
@@ -49,6 +50,14 @@ torch::Tensor Upsample2DImpl::phase_forward(const torch::Tensor& x) {
   static const int64_t kOne[2] = {1, 1}, kZero[2] = {0, 0};
   auto y = torch::conv2d(F::pad(x, F::PadFuncOptions({1, 1, 1, 1})), pw, phase_b_, /*stride=*/at::IntArrayRef(kOne),
                          /*padding=*/at::IntArrayRef(kZero), /*dilation=*/at::IntArrayRef(kOne));  // [N, 4 Cout, H+1, W+1]
+  if (x.suggest_memory_format() == at::MemoryFormat::ChannelsLast) {  // NHWC in, NHWC out: interleave channels-last
+    auto out = torch::empty({n, h, 2, w, 2, co}, y.options());                         // [N, H, 2, W, 2, Cout]
+    for (int64_t a = 0; a < 2; ++a)
+      for (int64_t b = 0; b < 2; ++b)
+        out.select(2, a).select(3, b).copy_(y.slice(1, (a * 2 + b) * co, (a * 2 + b + 1) * co)
+                                                .slice(2, a, a + h).slice(3, b, b + w).permute({0, 2, 3, 1}));
+    return out.view({n, 2 * h, 2 * w, co}).permute({0, 3, 1, 2});                       // [N, Cout, 2H, 2W] NHWC
+  }
   auto out = torch::empty({n, co, h, 2, w, 2}, y.options());                           // [N, Cout, H, 2, W, 2]
   for (int64_t a = 0; a < 2; ++a)
     for (int64_t b = 0; b < 2; ++b)

@@ -25,13 +25,14 @@ VaeAttentionImpl::VaeAttentionImpl(const VaeAttentionConfig& c) : config_(c) {
 torch::Tensor VaeAttentionImpl::forward(const torch::Tensor& x) {
   const auto b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t heads = c / config_.head_dim;
-  auto t = group_norm->forward(x.reshape({b, c, h * w})).transpose(1, 2);  // [B, HW, C]
+  // [B, H, W, C] -> [B, HW, C]: a view both for NCHW (strides C*HW, 1, HW) and channels-last activations.
+  auto t = group_norm->forward(x).permute({0, 2, 3, 1}).reshape({b, h * w, c});  // [B, HW, C]
   auto q = split_heads(to_q->forward(t), heads);                          // [B, heads, HW, D]
   auto k = split_heads(to_k->forward(t), heads);
   auto v = split_heads(to_v->forward(t), heads);
   auto o = out_proj_->forward(merge_heads(compat::attention(q, k, v)));   // [B, HW, C]
-  o = o.transpose(1, 2).reshape({b, c, h, w});                             // [B, C, H, W]
-  o = o + x;
+  o = o.view({b, h, w, c}).permute({0, 3, 1, 2});                         // [B, C, H, W] (NHWC memory)
+  o = x + o;  // (= o + x exactly) x first, so the sum keeps the input's memory format
   if (config_.rescale_output_factor != 1.0) o = o / config_.rescale_output_factor;
   return o;
 }

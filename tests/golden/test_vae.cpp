@@ -99,3 +99,25 @@ TEST(GoldenVae, PublicLoaderAcceptsLegacyAttentionNames) {
   auto mean = vae.encode_mean(fx.input("image"));
   EXPECT_TRUE(Close("posterior_mean", mean, fx.output("posterior_mean")));
 }
+
+// The channels-last path the pipeline takes on the CPU: same outputs, NCHW results, NHWC weights.
+TEST(GoldenVae, ChannelsLastEncodeAndDecodeMatch) {
+  EMO_GOLDEN_FIXTURE(fx, "vae");
+  auto impl = build(fx);
+  emo::Vae vae(impl.ptr());
+  vae.use_channels_last(true);
+  ASSERT_TRUE(vae.channels_last());
+  ASSERT_TRUE(impl->decoder->conv_in->weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  const auto z = fx.input("z");
+  for (int64_t chunk : {int64_t{1}, z.size(0)}) {
+    auto decoded = vae.decode_latents(z * vae.scaling_factor(), chunk);
+    EXPECT_TRUE(decoded.is_contiguous());
+    EXPECT_TRUE(Close("decoded (channels-last)", decoded, fx.output("decoded")));
+  }
+  auto mean = vae.encode_mean(fx.input("image"));
+  EXPECT_TRUE(mean.is_contiguous());
+  EXPECT_TRUE(Close("posterior_mean (channels-last)", mean, fx.output("posterior_mean")));
+  vae.use_channels_last(false);  // and back
+  EXPECT_TRUE(impl->decoder->conv_in->weight.is_contiguous());
+  EXPECT_TRUE(Close("decoded (NCHW again)", vae.decode_latents(z * vae.scaling_factor(), 1), fx.output("decoded")));
+}
