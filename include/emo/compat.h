@@ -74,9 +74,10 @@ void set_num_threads(int n);
 bool set_retain_host_memory(bool retain);
 // "retain", "system", or "GLIBC_TUNABLES" (the user's malloc tunables win): for reports.
 std::string host_memory_policy();
-// Between clips and between jobs under the retain policy: hands the heap's free pages back to the system
-// (glibc malloc_trim) so fragmentation cannot ratchet the peak up with the audio's length. Per clip, never per
-// step: the next clip faults its pages in once. Does nothing under the other policies (glibc trims by itself).
+// Between clips: hands the heap's free pages back to the system (glibc malloc_trim), so heap fragmentation cannot
+// ratchet the peak up with the audio's length (under retain, and under system too: glibc's sliding mmap threshold
+// puts large blocks on the heap after the first frees). Per clip, never per step: the next clip faults its pages
+// in once. Does nothing when the user's GLIBC_TUNABLES set malloc, or without glibc.
 void release_free_host_memory();
 
 inline bool cuda_available() { return torch::cuda::is_available(); }

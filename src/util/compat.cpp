@@ -186,7 +186,7 @@ bool user_malloc_tunables() {
 
 void release_free_host_memory() {
 #if defined(__GLIBC__)
-  if (mallopt_state() && !user_malloc_tunables()) malloc_trim(0);
+  if (!user_malloc_tunables()) malloc_trim(0);
 #endif
 }
 
