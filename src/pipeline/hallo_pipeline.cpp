@@ -73,6 +73,7 @@ class HalloPipeline final : public Pipeline {
     auto t0 = Clock::now();
     auto net = io::load_state_dict(spec_.paths.net);
     nets_ = pipeline::Networks::load(spec_, net, device_, dtype_);
+    nets_->vae->use_channels_last(resolved.vae_channels_last);
     wav2vec_ = std::make_unique<audio::Wav2Vec2Embedder>(
         audio::Wav2Vec2Embedder::load(spec_.paths.wav2vec_dir, device_.str()));
     load_seconds_ = seconds_since(t0);
@@ -298,6 +299,7 @@ class HalloPipeline final : public Pipeline {
       side["torch"] = compat::torch_version();
       side["attention"] = compat::effective_attention();
       if (device_.is_cuda()) side["cudnn_benchmark"] = at::globalContext().benchmarkCuDNN();
+      side["vae_layout"] = nets_->vae->channels_last() ? "nhwc" : "nchw";
       side["video_encoder"] = writer.video_encoder();
       side["face"] = {{"detector", portrait->analysis.detector}, {"masks", portrait->analysis.mask_source},
                       {"has_embedding", portrait->analysis.has_embedding}, {"warnings", portrait->analysis.warnings}};

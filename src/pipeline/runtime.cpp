@@ -48,6 +48,9 @@ ResolvedRuntime apply_runtime(const RuntimeOptions& rt) {
   if (rt.host_memory != "retain" && rt.host_memory != "system")
     throw UsageError("--host-memory must be retain or system (got '" + rt.host_memory + "')");
   compat::set_retain_host_memory(rt.host_memory == "retain");
+  if (rt.vae_layout == "auto") r.vae_channels_last = r.device.is_cpu();
+  else if (rt.vae_layout == "nhwc" || rt.vae_layout == "nchw") r.vae_channels_last = rt.vae_layout == "nhwc";
+  else throw UsageError("--vae-layout must be auto, nhwc or nchw (got '" + rt.vae_layout + "')");
   return r;
 }
 

@@ -10,6 +10,7 @@ namespace emo::pipeline {
 struct ResolvedRuntime {
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat;
+  bool vae_channels_last = false;  // --vae-layout resolved for the device
 };
 
 // Validates every field (UsageError naming the flag on a bad value or a missing CUDA), sets the thread
