@@ -70,6 +70,9 @@ at::Tensor rescale_zero_terminal_snr(const at::Tensor& betas);
 // to even). steps_offset applies to leading only. Throws UsageError for n < 1 or n > T.
 std::vector<int64_t> make_timesteps(TimestepSpacing spacing, int64_t num_train_timesteps,
                                     int64_t num_inference_steps, int64_t steps_offset);
+// The trailing rule, round(arange(start_t, 0, -T / n)) - 1, with numpy's float64 fill (DDIM: start_t = T;
+// DPM-Solver++: T less its lambda_min_clipped cut).
+std::vector<int64_t> trailing_timesteps(int64_t start_t, int64_t num_train_timesteps, int64_t num_inference_steps);
 
 // ---- 2. parameterisation -------------------------------------------------------------------------
 

@@ -110,18 +110,9 @@ std::vector<int64_t> dpm_timesteps(TimestepSpacing spacing, int64_t T, int64_t l
       for (int64_t i = n; i >= 1; --i) ts.push_back(i * ratio + steps_offset);
       break;
     }
-    case TimestepSpacing::kTrailing: {
-      // np.arange(last, 0, -T / n).round() - 1: numpy fills start + i * ((start + delta) - start).
-      const double start = static_cast<double>(last);
-      const double delta = -static_cast<double>(T) / static_cast<double>(n);
-      const auto len = static_cast<int64_t>(std::ceil((0.0 - start) / delta));
-      const double d = (start + delta) - start;
-      for (int64_t i = 0; i < len; ++i) {
-        double v = (i == 0) ? start : (i == 1 ? start + delta : start + static_cast<double>(i) * d);
-        ts.push_back(static_cast<int64_t>(std::nearbyint(v)) - 1);
-      }
+    case TimestepSpacing::kTrailing:
+      ts = trailing_timesteps(last, T, n);  // the same rule as DDIM's, from the clipped start
       break;
-    }
   }
   return ts;
 }

@@ -101,6 +101,20 @@ NoiseSchedule make_noise_schedule(const DDIMSchedulerConfig& c) {
   return s;
 }
 
+std::vector<int64_t> trailing_timesteps(int64_t start_t, int64_t T, int64_t n) {
+  // np.round(np.arange(start_t, 0, -T / n)) - 1: numpy fills start + i * ((start + delta) - start).
+  std::vector<int64_t> ts;
+  const double start = static_cast<double>(start_t);
+  const double delta = -static_cast<double>(T) / static_cast<double>(n);
+  const auto len = static_cast<int64_t>(std::ceil((0.0 - start) / delta));
+  const double d = (start + delta) - start;
+  for (int64_t i = 0; i < len; ++i) {
+    double v = (i == 0) ? start : (i == 1 ? start + delta : start + static_cast<double>(i) * d);
+    ts.push_back(static_cast<int64_t>(std::nearbyint(v)) - 1);
+  }
+  return ts;
+}
+
 std::vector<int64_t> make_timesteps(TimestepSpacing spacing, int64_t T, int64_t n, int64_t steps_offset) {
   if (n < 1 || n > T)
     throw UsageError("num_inference_steps must be in [1, " + std::to_string(T) + "], got " + std::to_string(n));
@@ -122,18 +136,9 @@ std::vector<int64_t> make_timesteps(TimestepSpacing spacing, int64_t T, int64_t 
       for (int64_t i = n - 1; i >= 0; --i) ts.push_back(i * ratio + steps_offset);
       break;
     }
-    case TimestepSpacing::kTrailing: {
-      // np.round(np.arange(T, 0, -T / n)) - 1: numpy fills start + i * ((start + delta) - start).
-      const double start = static_cast<double>(T);
-      const double delta = -static_cast<double>(T) / static_cast<double>(n);
-      const auto len = static_cast<int64_t>(std::ceil((0.0 - start) / delta));
-      const double d = (start + delta) - start;
-      for (int64_t i = 0; i < len; ++i) {
-        double v = (i == 0) ? start : (i == 1 ? start + delta : start + static_cast<double>(i) * d);
-        ts.push_back(static_cast<int64_t>(std::nearbyint(v)) - 1);
-      }
+    case TimestepSpacing::kTrailing:
+      ts = trailing_timesteps(T, T, n);
       break;
-    }
   }
   return ts;
 }
