@@ -41,7 +41,7 @@ class Vae {
   void to(c10::Device device, c10::ScalarType dtype);
   // Channels-last (NHWC) convolutions: the 4-D weights are converted once here, and encode / decode run their
   // activations in NHWC (inputs converted on the way in, results made contiguous NCHW on the way out). Chosen at
-  // load time: on for the CPU, where oneDNN's NHWC kernels are faster at the VAE's sizes (docs/performance.md).
+  // load time (--vae-layout; off by default: no faster for this VAE on the CPU, docs/performance.md).
   void use_channels_last(bool on);
   bool channels_last() const { return channels_last_; }
   models::AutoencoderKLImpl& module() const { return *impl_; }

@@ -117,10 +117,7 @@ std::unique_ptr<Networks> Networks::build(const std::string& unet_config_path, c
   io::load_module(*n->audio_proj, net, {"audioproj.", true, {}, src});
   n->audio_proj->to(device, dtype);
 
-  vae.to(device, dtype);
-  // NHWC VAE on the CPU: 1.13x decode, 1.16x encode at 256² on 2 threads (docs/performance.md); CUDA keeps NCHW
-  // until it is measured there.
-  vae.use_channels_last(device.is_cpu());
+  vae.to(device, dtype);  // NCHW; Pipeline::load applies --vae-layout
   n->vae.emplace(std::move(vae));
   return n;
 }

@@ -88,7 +88,7 @@ TEST(Generate, WritesMp4WithAudioExactlyAsLongAsTheAudio) {
   EXPECT_TRUE(j.at("model").contains("hallo/net.pth"));
   EXPECT_TRUE(j.at("timings_s").contains("denoise"));
   EXPECT_EQ(j.at("attention").get<std::string>(), "sdpa");
-  EXPECT_EQ(j.at("vae_layout").get<std::string>(), "nhwc");  // --vae-layout auto on the CPU
+  EXPECT_EQ(j.at("vae_layout").get<std::string>(), "nchw");  // --vae-layout auto
   EXPECT_FALSE(has_partial_files(a.dir));
 }
 
