@@ -160,8 +160,7 @@ at::Tensor DPMSolverMultistepScheduler::step(const at::Tensor& model_output, int
   const bool lower_order_final =
       step_index_ == n - 1 && (config_.euler_at_final || (config_.lower_order_final && few) ||
                                config_.final_sigmas_type == DPMSolverConfig::FinalSigmas::kZero);
-  const bool lower_order_second = step_index_ + 2 == n && config_.lower_order_final && few;
-  (void)lower_order_second;  // only selects between orders 2 and 3; order 3 is not implemented
+  // (diffusers' lower_order_second only chooses between orders 2 and 3; order 3 is not implemented.)
 
   // convert_model_output: the data prediction x0 (in the model output's dtype, as diffusers keeps it).
   const auto s0 = alpha_sigma(sig(i));

@@ -313,6 +313,21 @@ TEST(BatchManifest, FileLevelErrors) {
   EXPECT_THROW(parse_manifest((d / "jobs").string(), bad), emo::UsageError);
 }
 
+TEST(BatchManifest, SamplerMustBeAStringNamingAKnownSampler) {
+  auto bad = [](const std::string& line, const std::string& want) {
+    try {
+      parse_manifest_text(line, "s.jsonl", "/x", defaults());
+      ADD_FAILURE() << "accepted " << line;
+    } catch (const emo::InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  bad("{\"image\": \"a.png\", \"audio\": \"a.wav\", \"output\": \"a.mp4\", \"sampler\": 2}\n",
+      "sampler: expected a string");
+  bad("{\"image\": \"a.png\", \"audio\": \"a.wav\", \"output\": \"a.mp4\", \"sampler\": \"euler\"}\n",
+      "sampler 'euler': expected ddim or dpmpp-2m");
+}
+
 TEST(BatchManifest, ApplyOverrideParsesText) {
   emo::GenerateParams p;
   apply_override(p, "seed", " 9000000000 ");
