@@ -15,7 +15,7 @@ struct BenchOptions {
   int frames = 0;            // frames per clip (0 = the preset's clip_frames)
   int size = 0;              // frame size (0 = the preset's width)
   int steps = 0;             // denoising steps (0 = the preset's)
-  std::string sampler = "ddim";  // ddim or dpmpp-2m (GenerateParams::sampler)
+  std::string sampler = "ddim";  // one of kSamplerNames (GenerateParams::sampler)
   double cfg_scale = 0;      // guidance scale (0 = the preset's)
   int clips = 1;             // clips per run: the synthetic voice lasts clips x frames / fps seconds
   bool count_flops = true;   // count FLOPs by shape in the first run (a warm-up run if any, else the first timed one)

@@ -35,8 +35,8 @@ struct RuntimeOptions {
 // validate() below lists the accepted ranges (docs/limits.md).
 struct GenerateParams {
   int steps = 0;
-  std::string sampler = "ddim";  // "ddim" (Hallo's DDIM, the default) or "dpmpp-2m" (DPM-Solver++ 2M: about as
-                                 // good in half the steps; docs/sampling.md)
+  std::string sampler = "ddim";  // one of kSamplerNames (emo/sampler_names.h): "ddim" (Hallo's DDIM, the default),
+                                 // "dpmpp-2m" or "unipc" (fewer steps; docs/sampling.md)
   double cfg_scale = 0;
   int64_t seed = 42;
   int fps = 0;

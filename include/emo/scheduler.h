@@ -183,14 +183,69 @@ class DPMSolverMultistepScheduler {
 std::vector<int64_t> dpm_timesteps(TimestepSpacing spacing, int64_t num_train_timesteps, int64_t last_timestep,
                                    int64_t num_inference_steps, int64_t steps_offset);
 
+// ---- UniPC (multistep) ----------------------------------------------------------------------------
+
+// diffusers.schedulers.scheduling_unipc_multistep.UniPCMultistepScheduler (v0.27.2, the version Hallo pins): the
+// unified predictor-corrector of Zhao et al. 2023 (arXiv 2302.04867), B(h) variants bh1 / bh2, data (x0) or noise
+// prediction, any solver order (the defaults: bh2, order 2). The corrector reuses the next step's model output, so a
+// step costs one model evaluation, like DDIM. The noise-schedule keys are the DDIM config's; like diffusers 0.27.2,
+// UniPC has no zero-terminal-SNR option, so `rescale_betas_zero_snr` (Hallo's config sets it) is ignored: the betas
+// stay as configured and the last sigma is sigma_min, never 0.
+struct UniPCConfig {
+  enum class SolverType { kBH1, kBH2 };
+
+  DDIMSchedulerConfig schedule;  // betas, prediction_type, timestep_spacing (default linspace), steps_offset
+  int solver_order = 2;          // 1 to 3
+  bool predict_x0 = true;        // UniPC in the data-prediction form (false: noise prediction)
+  SolverType solver_type = SolverType::kBH2;
+  bool lower_order_final = true;         // the order drops to the number of steps left at the end
+  std::vector<int64_t> disable_corrector;  // step indices whose output is not corrected
+
+  // Unknown keys are ignored ("midpoint", "heun", "logrho" map to bh2 as in diffusers); Karras sigmas, solver_p,
+  // thresholding and orders outside 1-3 are ModelErrors naming `source`.
+  static UniPCConfig from_json(const nlohmann::json& j, const std::string& source = "scheduler config");
+};
+
+class UniPCMultistepScheduler {
+ public:
+  explicit UniPCMultistepScheduler(UniPCConfig config);
+
+  // Timesteps and sigmas of an n-step run; clears the solver's history.
+  void set_timesteps(int64_t num_inference_steps);
+  const std::vector<int64_t>& timesteps() const { return timesteps_; }
+  const at::Tensor& sigmas() const { return sigmas_; }  // [n + 1] float32, the last one sigma_min
+
+  // The next step of the run: t must be timesteps()[i] for the i-th call after set_timesteps(). Corrects `sample`
+  // with this step's model output (UniC), then predicts the next sample (UniP). Result in the sample's dtype.
+  at::Tensor step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample);
+
+  const UniPCConfig& config() const { return config_; }
+
+ private:
+  // The B(h) update from sigmas()[from] to sigmas()[to] with the last `order` converted outputs (UniP), or with
+  // those and this step's output `model_t` (UniC, when defined).
+  at::Tensor update(const at::Tensor& x, int64_t from, int64_t to, int order, const at::Tensor& model_t) const;
+
+  UniPCConfig config_;
+  at::Tensor alphas_cumprod_;
+  std::vector<int64_t> timesteps_;
+  at::Tensor sigmas_;
+  std::vector<at::Tensor> outputs_;  // converted model outputs, oldest first (at most solver_order)
+  at::Tensor last_sample_;           // the sample the last predictor started from
+  size_t step_index_ = 0;
+  int lower_order_nums_ = 0;
+  int this_order_ = 0;
+};
+
 // ---- samplers, as the pipeline picks them --------------------------------------------------------
 
 enum class SamplerKind {
   kDDIM,      // "ddim": Hallo's DDIMScheduler, eta 0 (the default, and what Hallo's inference.py runs)
   kDPMPP2M,   // "dpmpp-2m": DPMSolverMultistepScheduler, order 2, from the same scheduler config
+  kUniPC,     // "unipc": UniPCMultistepScheduler, bh2, order 2, from the same scheduler config
 };
 const char* to_string(SamplerKind k);
-// "ddim" or "dpmpp-2m"; anything else is a UsageError listing the choices.
+// "ddim", "dpmpp-2m" or "unipc"; anything else is a UsageError listing the choices.
 SamplerKind parse_sampler(const std::string& name);
 
 // One denoising run: timesteps() then step() for each of them, in order.

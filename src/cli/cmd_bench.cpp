@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "emo/bench.h"
 #include "emo/error.h"
+#include "emo/sampler_names.h"
 #include "emo/tiny_model.h"
 
 namespace fs = std::filesystem;
@@ -37,8 +38,8 @@ Run add_bench(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--frames", o->opts.frames, "Frames per clip (0 = preset)")->capture_default_str();
   sub->add_option("--size", o->opts.size, "Frame size (0 = preset)")->capture_default_str();
   sub->add_option("--steps", o->opts.steps, "Denoising steps (0 = preset)")->capture_default_str();
-  sub->add_option("--sampler", o->opts.sampler, "ddim or dpmpp-2m")
-      ->check(CLI::IsMember({"ddim", "dpmpp-2m"}))
+  sub->add_option("--sampler", o->opts.sampler, sampler_choices())
+      ->check(CLI::IsMember(std::vector<std::string>(kSamplerNames.begin(), kSamplerNames.end())))
       ->capture_default_str();
   sub->add_option("--cfg", o->opts.cfg_scale, "Guidance scale (0 = preset)")->capture_default_str();
   sub->add_option("--clips", o->opts.clips, "Clips per run (the synthetic voice lasts clips x frames / fps)")->capture_default_str();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "emo/generate.h"
+#include "emo/sampler_names.h"
 
 namespace emo {
 
@@ -49,8 +50,7 @@ std::string size_rule() {
 std::vector<std::string> problems(const GenerateParams& p, const ModelPreset* preset) {
   Collector c;
   check_preset_int(c, "steps", p.steps, 1, kMaxSteps, "1 to " + std::to_string(kMaxSteps));
-  // The names as sampling::parse_sampler knows them (not called here: the fuzz parsers link validate.cpp alone).
-  if (p.sampler != "ddim" && p.sampler != "dpmpp-2m") c.add("sampler '" + p.sampler + "': expected ddim or dpmpp-2m");
+  if (!is_sampler_name(p.sampler)) c.add("sampler '" + p.sampler + "': expected " + sampler_choices());
   if (!std::isfinite(p.cfg_scale) || (p.cfg_scale != 0 && (p.cfg_scale < 1.0 || p.cfg_scale > kMaxCfg)))
     c.add("cfg_scale " + num(p.cfg_scale) + ": expected a number from 1 to " + num(kMaxCfg) +
           " (0 = the model preset's value)");

@@ -1,7 +1,7 @@
 // diffusers.schedulers.scheduling_dpmsolver_multistep.DPMSolverMultistepScheduler (v0.27.2): deterministic
 // DPM-Solver++ of order 1 and 2 (arXiv 2211.01095), midpoint and heun second-order forms. Scalars are 0-dim
-// float32 tensors combined in diffusers' order of operations; tests/golden/test_dpm_solver.cpp holds it to the
-// reference (tests/data/dpm, made by scripts/golden/make_dpm_fixture.py).
+// float32 tensors combined in diffusers' order of operations; tests/golden/test_multistep_solvers.cpp holds it to the
+// reference (tests/data/dpm, made by scripts/golden/make_multistep_fixtures.py).
 #include <torch/torch.h>
 
 #include <cmath>
@@ -9,86 +9,48 @@
 
 #include "emo/error.h"
 #include "emo/scheduler.h"
+#include "scheduler_keys.h"
 
 namespace emo::sampling {
 
-// Names prefixed: the unity build puts this file beside ddim.cpp, whose helpers share the anonymous namespace.
-namespace {
-
 using json = nlohmann::json;
-
-[[noreturn]] void dpm_bad(const std::string& source, const std::string& key, const std::string& why) {
-  throw ModelError(source + ": scheduler key '" + key + "' " + why);
-}
-
-const json* dpm_find(const json& j, const char* key) {
-  auto it = j.find(key);
-  return (it == j.end() || it->is_null()) ? nullptr : &*it;
-}
-
-bool dpm_read_bool(const json& j, const char* key, bool fallback, const std::string& source) {
-  const json* v = dpm_find(j, key);
-  if (!v) return fallback;
-  if (!v->is_boolean()) dpm_bad(source, key, "must be true or false, got " + v->dump());
-  return v->get<bool>();
-}
-
-std::string dpm_read_string(const json& j, const char* key, const std::string& fallback, const std::string& source) {
-  const json* v = dpm_find(j, key);
-  if (!v) return fallback;
-  if (!v->is_string()) dpm_bad(source, key, "must be a string, got " + v->dump());
-  return v->get<std::string>();
-}
-
-// alpha_t, sigma_t of the VP process at noise level sigma (diffusers _sigma_to_alpha_sigma_t).
-struct AlphaSigma {
-  at::Tensor alpha, sigma, lambda;
-};
-AlphaSigma alpha_sigma(const at::Tensor& sigma) {
-  AlphaSigma r;
-  r.alpha = 1 / (sigma.pow(2) + 1).pow(0.5);
-  r.sigma = sigma * r.alpha;
-  r.lambda = torch::log(r.alpha) - torch::log(r.sigma);
-  return r;
-}
-
-}  // namespace
+using keys::alpha_sigma;
 
 DPMSolverConfig DPMSolverConfig::from_json(const json& j, const std::string& source) {
   DPMSolverConfig c;
   c.schedule = DDIMSchedulerConfig::from_json(j, source);
-  if (!dpm_find(j, "timestep_spacing")) c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // DPM's default
+  if (!keys::find(j, "timestep_spacing")) c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // DPM's default
 
-  if (const json* v = dpm_find(j, "solver_order")) {
-    if (!v->is_number_integer()) dpm_bad(source, "solver_order", "must be an integer, got " + v->dump());
+  if (const json* v = keys::find(j, "solver_order")) {
+    if (!v->is_number_integer()) keys::fail(source, "solver_order", "must be an integer, got " + v->dump());
     c.solver_order = v->get<int>();
-    if (c.solver_order == 3) dpm_bad(source, "solver_order", "is 3: third-order DPM-Solver++ is not implemented (use 1 or 2)");
-    if (c.solver_order != 1 && c.solver_order != 2) dpm_bad(source, "solver_order", "must be 1 or 2, got " + v->dump());
+    if (c.solver_order == 3) keys::fail(source, "solver_order", "is 3: third-order DPM-Solver++ is not implemented (use 1 or 2)");
+    if (c.solver_order != 1 && c.solver_order != 2) keys::fail(source, "solver_order", "must be 1 or 2, got " + v->dump());
   }
   // diffusers maps the deprecated / other-family names onto these (algorithm "deis" -> dpmsolver++,
   // solver "logrho"/"bh1"/"bh2" -> midpoint); the noise-prediction and SDE variants are not implemented.
-  const auto algo = dpm_read_string(j, "algorithm_type", "dpmsolver++", source);
+  const auto algo = keys::read_string(j, "algorithm_type", "dpmsolver++", source);
   if (algo != "dpmsolver++" && algo != "deis")
-    dpm_bad(source, "algorithm_type", "is '" + algo + "': only the deterministic dpmsolver++ is implemented");
-  const auto solver = dpm_read_string(j, "solver_type", "midpoint", source);
+    keys::fail(source, "algorithm_type", "is '" + algo + "': only the deterministic dpmsolver++ is implemented");
+  const auto solver = keys::read_string(j, "solver_type", "midpoint", source);
   if (solver == "heun") c.solver_type = SolverType::kHeun;
   else if (solver == "midpoint" || solver == "logrho" || solver == "bh1" || solver == "bh2")
     c.solver_type = SolverType::kMidpoint;
-  else dpm_bad(source, "solver_type", "has unsupported value '" + solver + "' (supported: midpoint, heun)");
-  c.lower_order_final = dpm_read_bool(j, "lower_order_final", c.lower_order_final, source);
-  c.euler_at_final = dpm_read_bool(j, "euler_at_final", c.euler_at_final, source);
-  if (dpm_read_bool(j, "use_karras_sigmas", false, source)) dpm_bad(source, "use_karras_sigmas", "is true: not implemented");
-  if (dpm_read_bool(j, "use_lu_lambdas", false, source)) dpm_bad(source, "use_lu_lambdas", "is true: not implemented");
-  const auto final_sigmas = dpm_read_string(j, "final_sigmas_type", "zero", source);
+  else keys::fail(source, "solver_type", "has unsupported value '" + solver + "' (supported: midpoint, heun)");
+  c.lower_order_final = keys::read_bool(j, "lower_order_final", c.lower_order_final, source);
+  c.euler_at_final = keys::read_bool(j, "euler_at_final", c.euler_at_final, source);
+  if (keys::read_bool(j, "use_karras_sigmas", false, source)) keys::fail(source, "use_karras_sigmas", "is true: not implemented");
+  if (keys::read_bool(j, "use_lu_lambdas", false, source)) keys::fail(source, "use_lu_lambdas", "is true: not implemented");
+  const auto final_sigmas = keys::read_string(j, "final_sigmas_type", "zero", source);
   if (final_sigmas == "zero") c.final_sigmas_type = FinalSigmas::kZero;
   else if (final_sigmas == "sigma_min") c.final_sigmas_type = FinalSigmas::kSigmaMin;
-  else dpm_bad(source, "final_sigmas_type", "has unsupported value '" + final_sigmas + "' (supported: zero, sigma_min)");
-  if (const json* v = dpm_find(j, "lambda_min_clipped")) {
-    if (!v->is_number()) dpm_bad(source, "lambda_min_clipped", "must be a number, got " + v->dump());
+  else keys::fail(source, "final_sigmas_type", "has unsupported value '" + final_sigmas + "' (supported: zero, sigma_min)");
+  if (const json* v = keys::find(j, "lambda_min_clipped")) {
+    if (!v->is_number()) keys::fail(source, "lambda_min_clipped", "must be a number, got " + v->dump());
     c.lambda_min_clipped = v->get<double>();
   }
-  const auto variance = dpm_read_string(j, "variance_type", "", source);
-  if (!variance.empty()) dpm_bad(source, "variance_type", "is '" + variance + "': learned variances are not supported");
+  const auto variance = keys::read_string(j, "variance_type", "", source);
+  if (!variance.empty()) keys::fail(source, "variance_type", "is '" + variance + "': learned variances are not supported");
   return c;
 }
 
@@ -197,61 +159,6 @@ at::Tensor DPMSolverMultistepScheduler::step(const at::Tensor& model_output, int
   if (lower_order_nums_ < config_.solver_order) ++lower_order_nums_;
   ++step_index_;
   return prev.to(model_output.scalar_type());
-}
-
-// ---- samplers ------------------------------------------------------------------------------------
-
-const char* to_string(SamplerKind k) {
-  switch (k) {
-    case SamplerKind::kDDIM: return "ddim";
-    case SamplerKind::kDPMPP2M: return "dpmpp-2m";
-  }
-  return "?";
-}
-
-SamplerKind parse_sampler(const std::string& name) {
-  if (name == "ddim") return SamplerKind::kDDIM;
-  if (name == "dpmpp-2m") return SamplerKind::kDPMPP2M;
-  throw UsageError("sampler '" + name + "': expected ddim or dpmpp-2m");
-}
-
-namespace {
-
-class DDIMSampler final : public Sampler {
- public:
-  DDIMSampler(const json& kwargs, int64_t steps) : s_(DDIMSchedulerConfig::from_json(kwargs, "scheduler")) {
-    s_.set_timesteps(steps);
-  }
-  const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
-  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x).prev_sample; }
-
- private:
-  DDIMScheduler s_;
-};
-
-class DPMSampler final : public Sampler {
- public:
-  DPMSampler(DPMSolverConfig c, int64_t steps) : s_(std::move(c)) { s_.set_timesteps(steps); }
-  const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
-  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x); }
-
- private:
-  DPMSolverMultistepScheduler s_;
-};
-
-}  // namespace
-
-std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const json& kwargs, int64_t steps) {
-  switch (kind) {
-    case SamplerKind::kDDIM: return std::make_unique<DDIMSampler>(kwargs, steps);
-    case SamplerKind::kDPMPP2M: {
-      // The model's scheduler config (Hallo's: v_prediction, trailing, zero-SNR betas) with the solver fixed to 2M.
-      auto c = DPMSolverConfig::from_json(kwargs, "scheduler");
-      c.solver_order = 2;
-      return std::make_unique<DPMSampler>(std::move(c), steps);
-    }
-  }
-  throw UsageError("unknown sampler");
 }
 
 }  // namespace emo::sampling

@@ -325,7 +325,7 @@ TEST(BatchManifest, SamplerMustBeAStringNamingAKnownSampler) {
   bad("{\"image\": \"a.png\", \"audio\": \"a.wav\", \"output\": \"a.mp4\", \"sampler\": 2}\n",
       "sampler: expected a string");
   bad("{\"image\": \"a.png\", \"audio\": \"a.wav\", \"output\": \"a.mp4\", \"sampler\": \"euler\"}\n",
-      "sampler 'euler': expected ddim or dpmpp-2m");
+      "sampler 'euler': expected ddim, dpmpp-2m or unipc");
 }
 
 TEST(BatchManifest, ApplyOverrideParsesText) {

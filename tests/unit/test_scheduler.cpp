@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emo/error.h"
+#include "emo/sampler_names.h"
 #include "emo/scheduler.h"
 
 namespace fs = std::filesystem;
@@ -238,7 +239,10 @@ TEST(Sampler, ParseNamesAndMakeFromHalloKwargs) {
   EXPECT_EQ(emo::sampling::parse_sampler("ddim"), SamplerKind::kDDIM);
   EXPECT_EQ(emo::sampling::parse_sampler("dpmpp-2m"), SamplerKind::kDPMPP2M);
   EXPECT_THROW(emo::sampling::parse_sampler("euler"), emo::UsageError);
+  EXPECT_EQ(emo::sampling::parse_sampler("unipc"), SamplerKind::kUniPC);
   EXPECT_STREQ(emo::sampling::to_string(SamplerKind::kDPMPP2M), "dpmpp-2m");
+  EXPECT_STREQ(emo::sampling::to_string(SamplerKind::kUniPC), "unipc");
+  for (const char* name : emo::kSamplerNames) EXPECT_STREQ(emo::sampling::to_string(emo::sampling::parse_sampler(name)), name);
   const nlohmann::json hallo = {{"beta_start", 0.00085}, {"beta_end", 0.012}, {"beta_schedule", "linear"},
                                 {"clip_sample", false}, {"steps_offset", 1}, {"prediction_type", "v_prediction"},
                                 {"rescale_betas_zero_snr", true}, {"timestep_spacing", "trailing"}};
@@ -264,4 +268,104 @@ TEST(Sampler, ParseNamesAndMakeFromHalloKwargs) {
     for (int64_t t : s->timesteps()) x = s->step(oracle(x, t), t, x);
     EXPECT_LT((x - x0).abs().max().item<double>(), 1e-3);
   }
+}
+
+TEST(UniPCConfig, DefaultsAndHalloKeys) {
+  using emo::sampling::UniPCConfig;
+  auto d = UniPCConfig::from_json(nlohmann::json::object());
+  EXPECT_EQ(d.solver_order, 2);
+  EXPECT_TRUE(d.predict_x0);
+  EXPECT_EQ(d.solver_type, UniPCConfig::SolverType::kBH2);
+  EXPECT_TRUE(d.lower_order_final);
+  EXPECT_EQ(d.schedule.timestep_spacing, emo::sampling::TimestepSpacing::kLinspace);  // UniPC's default
+  auto h = UniPCConfig::from_json({{"prediction_type", "v_prediction"}, {"timestep_spacing", "trailing"},
+                                   {"rescale_betas_zero_snr", true}, {"clip_sample", false}, {"solver_type", "heun"},
+                                   {"disable_corrector", {1, 2}}});
+  EXPECT_EQ(h.schedule.timestep_spacing, emo::sampling::TimestepSpacing::kTrailing);
+  EXPECT_FALSE(h.schedule.rescale_betas_zero_snr);  // diffusers 0.27.2's UniPC has no zero-SNR option
+  EXPECT_EQ(h.solver_type, UniPCConfig::SolverType::kBH2);  // heun, midpoint, logrho: bh2, as in diffusers
+  EXPECT_EQ(h.disable_corrector, (std::vector<int64_t>{1, 2}));
+  emo::sampling::UniPCMultistepScheduler s(h);
+  s.set_timesteps(4);
+  EXPECT_EQ(s.timesteps(), (std::vector<int64_t>{999, 749, 499, 249}));
+  ASSERT_EQ(s.sigmas().numel(), 5);
+  // The default linear betas 1e-4..0.02, not rescaled: a finite first sigma (157.4; zero-SNR would make it 4096)
+  EXPECT_NEAR(s.sigmas()[0].item<double>(), 157.4, 0.1);
+  EXPECT_NEAR(s.sigmas()[-1].item<double>(), std::sqrt(1e-4 / (1 - 1e-4)), 1e-6);  // sigma_min, not 0
+}
+
+TEST(UniPCConfig, RejectsWhatIsNotImplementedNamingTheKey) {
+  using emo::sampling::UniPCConfig;
+  auto rejects = [](const nlohmann::json& j, const std::string& key) {
+    try {
+      UniPCConfig::from_json(j, "sched.json");
+      ADD_FAILURE() << "accepted " << j.dump();
+    } catch (const emo::ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("sched.json"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
+  rejects({{"solver_order", 0}}, "solver_order");
+  rejects({{"solver_order", 4}}, "solver_order");
+  rejects({{"solver_order", 2.5}}, "solver_order");
+  rejects({{"solver_type", "rk4"}}, "solver_type");
+  rejects({{"predict_x0", "yes"}}, "predict_x0");
+  rejects({{"disable_corrector", 3}}, "disable_corrector");
+  rejects({{"disable_corrector", {"a"}}}, "disable_corrector");
+  rejects({{"solver_p", {{"_class_name", "DDIMScheduler"}}}}, "solver_p");
+  rejects({{"use_karras_sigmas", true}}, "use_karras_sigmas");
+  rejects({{"thresholding", true}}, "thresholding");
+}
+
+TEST(UniPCStep, OutOfOrderAndUnsetCallsAreErrors) {
+  emo::sampling::UniPCMultistepScheduler s(emo::sampling::UniPCConfig::from_json(nlohmann::json::object()));
+  auto x = torch::randn({1, 4, 2, 2});
+  EXPECT_THROW(s.step(x, 999, x), emo::UsageError);  // before set_timesteps
+  s.set_timesteps(3);
+  const auto ts = s.timesteps();
+  EXPECT_THROW(s.step(x, ts[1], x), emo::UsageError);  // skips the first timestep
+  EXPECT_THROW(s.step(x, ts[0], torch::randn({1, 4, 2, 3})), emo::UsageError);
+  for (int64_t t : ts) x = s.step(x, t, x);
+  EXPECT_THROW(s.step(x, ts[2], x), emo::UsageError);  // past the last step
+  s.set_timesteps(3);                                  // a new run starts clean
+  EXPECT_NO_THROW(s.step(x, ts[0], x));
+}
+
+// With an exact, self-consistent data predictor the probability-flow ODE keeps x_t = alpha_t x0 + sigma_t eps for the
+// eps of the start, and every UniPC order and variant follows it (the differences D1 vanish): the run ends at
+// alpha_min x0 + sigma_min eps, the last sigma being sigma_min.
+TEST(UniPCStep, FollowsTheExactSolutionWithAnExactDenoiser) {
+  using emo::sampling::UniPCConfig;
+  const nlohmann::json hallo = {{"beta_start", 0.00085}, {"beta_end", 0.012}, {"beta_schedule", "linear"},
+                                {"clip_sample", false}, {"steps_offset", 1}, {"prediction_type", "v_prediction"},
+                                {"rescale_betas_zero_snr", true}, {"timestep_spacing", "trailing"}};
+  auto schedule_cfg = emo::sampling::DDIMSchedulerConfig::from_json(hallo);
+  schedule_cfg.rescale_betas_zero_snr = false;  // UniPC's own schedule
+  const auto ac = emo::sampling::make_noise_schedule(schedule_cfg).alphas_cumprod.to(torch::kFloat64);
+  auto x0 = torch::randn({1, 4, 2, 3, 3}, torch::kFloat64);
+  auto noise = torch::randn_like(x0);
+  auto v_of = [&](const torch::Tensor& x, int64_t t) {
+    const double a = ac[t].item<double>();
+    auto eps = (x - std::sqrt(a) * x0) / std::sqrt(1 - a);
+    return (std::sqrt(a) * eps - std::sqrt(1 - a) * x0).to(torch::kFloat32);
+  };
+  const double aT = ac[999].item<double>(), a0 = ac[0].item<double>();
+  const auto eps0 = (noise - std::sqrt(aT) * x0) / std::sqrt(1 - aT);
+  const auto want = std::sqrt(a0) * x0 + std::sqrt(1 - a0) * eps0;
+  for (const auto& extra : {nlohmann::json::object(), nlohmann::json{{"solver_type", "bh1"}},
+                            nlohmann::json{{"solver_order", 3}}, nlohmann::json{{"predict_x0", false}}}) {
+    SCOPED_TRACE(extra.dump());
+    auto kwargs = hallo;
+    kwargs.update(extra);
+    emo::sampling::UniPCMultistepScheduler s(UniPCConfig::from_json(kwargs));
+    s.set_timesteps(12);
+    auto x = noise.to(torch::kFloat32);
+    for (int64_t t : s.timesteps()) x = s.step(v_of(x.to(torch::kFloat64), t), t, x);
+    EXPECT_LT((x.to(torch::kFloat64) - want).abs().max().item<double>(), 2e-4);
+  }
+  // The pipeline's sampler: the same run from the model's kwargs.
+  auto unipc = emo::sampling::make_sampler(emo::sampling::SamplerKind::kUniPC, hallo, 12);
+  auto x = noise.to(torch::kFloat32);
+  for (int64_t t : unipc->timesteps()) x = unipc->step(v_of(x.to(torch::kFloat64), t), t, x);
+  EXPECT_LT((x.to(torch::kFloat64) - want).abs().max().item<double>(), 2e-4);
 }
