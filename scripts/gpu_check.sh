@@ -6,7 +6,7 @@
 #   golden       every golden test, the pipeline ones on DEVICE (fp32, TF32 off), fp16/bf16 with their tolerances
 #   generate-*   emo generate on the tiny model, >= 3 chained clips, fp16 and bf16 on DEVICE, MP4 probed
 #   bench        emo bench --tiny on DEVICE (fp16)
-#   sampler-dpmpp-2m  emo generate --sampler dpmpp-2m on DEVICE (fp16)
+#   sampler-*    emo generate --sampler dpmpp-2m and --sampler unipc on DEVICE (fp16)
 #   bench-vae-*  emo bench --tiny with --vae-layout nchw and nhwc (whether NHWC should become CUDA's default)
 #
 #   scripts/gpu_check.sh GOLDEN_DIR [--bundle DIR] [--device cuda:0] [--work DIR]
@@ -135,13 +135,16 @@ else
   record FAIL bench "$(tail -2 "$work/bench.log" | tr '\n' ' ')"
 fi
 
-# 5. DPM-Solver++ 2M on the device, and both VAE layouts timed (--vae-layout auto keeps NCHW on CUDA until measured)
-if "$emo" -q generate -m "$model" -i "$work/face.png" -a "$work/voice.wav" -o "$work/dpm.mp4" --device "$device" \
-    --dtype fp16 --sampler dpmpp-2m --steps 4 >"$work/dpm.log" 2>&1; then
-  record PASS sampler-dpmpp-2m "fp16 on $device: $("$emo" probe "$work/dpm.mp4" 2>&1 | grep -c -E 'h264|aac') streams"
-else
-  record FAIL sampler-dpmpp-2m "$(tail -2 "$work/dpm.log" | tr '\n' ' ')"
-fi
+# 5. The multistep samplers on the device, and both VAE layouts timed (--vae-layout auto keeps NCHW on CUDA until
+#    measured)
+for sampler in dpmpp-2m unipc; do
+  if "$emo" -q generate -m "$model" -i "$work/face.png" -a "$work/voice.wav" -o "$work/$sampler.mp4" \
+      --device "$device" --dtype fp16 --sampler "$sampler" --steps 4 >"$work/$sampler.log" 2>&1; then
+    record PASS "sampler-$sampler" "fp16 on $device: $("$emo" probe "$work/$sampler.mp4" 2>&1 | grep -c -E 'h264|aac') streams"
+  else
+    record FAIL "sampler-$sampler" "$(tail -2 "$work/$sampler.log" | tr '\n' ' ')"
+  fi
+done
 for layout in nchw nhwc; do
   if "$emo" bench --tiny --device "$device" --dtype fp16 -r 3 --vae-layout "$layout" >"$work/bench_$layout.log" 2>&1; then
     record PASS "bench-vae-$layout" "$(grep -E 'vae_encode|vae_decode' "$work/bench_$layout.log" | tr -s ' ' | tr '\n' ';')"

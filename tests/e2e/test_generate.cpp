@@ -177,7 +177,7 @@ TEST(Generate, BadInputsGiveOneLineErrorsAndDocumentedCodes) {
   EXPECT_FALSE(has_partial_files(a.dir));
 }
 
-TEST(Generate, DpmSolverSamplerRendersFromTheSameNoiseAndIsRecorded) {
+TEST(Generate, MultistepSamplersRenderFromTheSameNoiseAndAreRecorded) {
   const auto& a = assets();
   auto gen = [&](const std::string& name, const std::string& flags) {
     auto out = a.dir / name;
@@ -191,14 +191,17 @@ TEST(Generate, DpmSolverSamplerRendersFromTheSameNoiseAndIsRecorded) {
     return std::make_pair(j, rd.read_all());
   };
   auto [jd, ddim] = gen("ddim3.mp4", "");
-  auto [jp, dpm] = gen("dpm3.mp4", " --sampler dpmpp-2m");
   EXPECT_EQ(jd.at("sampler").get<std::string>(), "ddim") << jd.dump();
-  EXPECT_EQ(jp.at("sampler").get<std::string>(), "dpmpp-2m") << jp.dump();
-  ASSERT_EQ(dpm.size(), ddim.size());
-  ASSERT_EQ(dpm.size(), static_cast<size_t>(std::ceil(a.seconds * 25)));
-  double diff = 0;
-  for (size_t i = 0; i < dpm.size(); ++i) diff += cv::norm(dpm[i], ddim[i], cv::NORM_L1);
-  EXPECT_GT(diff, 0.0);  // a different solver over the same 3 timesteps
+  ASSERT_EQ(ddim.size(), static_cast<size_t>(std::ceil(a.seconds * 25)));
+  for (const std::string sampler : {"dpmpp-2m", "unipc"}) {
+    SCOPED_TRACE(sampler);
+    auto [j, frames] = gen(sampler + "3.mp4", " --sampler " + sampler);
+    EXPECT_EQ(j.at("sampler").get<std::string>(), sampler) << j.dump();
+    ASSERT_EQ(frames.size(), ddim.size());
+    double diff = 0;
+    for (size_t i = 0; i < frames.size(); ++i) diff += cv::norm(frames[i], ddim[i], cv::NORM_L1);
+    EXPECT_GT(diff, 0.0);  // a different solver over the same 3 timesteps
+  }
 }
 
 TEST(Generate, VaeLayoutsRenderTheSameVideo) {
@@ -237,6 +240,7 @@ TEST(Generate, HelpShowsDefaults) {
   EXPECT_NE(r.output.find("--seed"), std::string::npos);
   EXPECT_NE(r.output.find("=42"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("dpmpp-2m"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("unipc"), std::string::npos) << r.output;
 }
 
 TEST(Generate, EmoPresetWithSpeedLayersAndZeroFirstMotionFrames) {
