@@ -83,7 +83,7 @@ import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 E = [json.load(open(f"{out}/emo-{r}.json")) for r in range(1, rounds + 1)]
 H = [json.load(open(f"{out}/hallo-{r}.json")) for r in range(1, rounds + 1)]
-loop_stages = ["face_locator", "vae_encode", "reference_net", "audio_proj", "unet3d_step", "guidance_ddim", "vae_decode"]
+loop_stages = ["face_locator", "vae_encode", "reference_net", "audio_proj", "unet3d_step", "guidance_step", "vae_decode"]
 def emo_rows(e):
     st = {s["stage"]: s for s in e["stages"]}
     run = lambda n: st[n]["per_run_s"] if n in st else None

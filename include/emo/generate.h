@@ -97,7 +97,7 @@ struct GenerateResult {
   int frames = 0;
   double seconds_of_video = 0;
   double elapsed_s = 0;
-  // With a StageProfile: portrait, wav2vec2, face_locator (+ image_proj, once per job), vae_encode, reference_net, audio_proj, unet3d_step, guidance_ddim,
+  // With a StageProfile: portrait, wav2vec2, face_locator (+ image_proj, once per job), vae_encode, reference_net, audio_proj, unet3d_step, guidance_step,
   // vae_decode, frames_out (RGB conversion, H.264 encoding and muxing of the frames), finish (audio, trailer).
   std::map<std::string, StageStats> stages;
 };

@@ -213,7 +213,7 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   r.peak_device_mib = device_peak_mib(rt.device);
   // Stages in the order generate runs them.
   const std::vector<std::string> order = {"portrait", "wav2vec2", "face_locator", "vae_encode", "reference_net", "audio_proj",
-                                          "unet3d_step", "guidance_ddim", "vae_decode", "frames_out", "finish"};
+                                          "unet3d_step", "guidance_step", "vae_decode", "frames_out", "finish"};
   auto add = [&](const std::string& name) {
     auto it = timed.find(name);
     if (it == timed.end()) return;

@@ -249,7 +249,7 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
     }
     if (trace) trace->unet_out.push_back(out);
     {
-      StageClock::Scope sc(in.clock, "guidance_ddim");
+      StageClock::Scope sc(in.clock, "guidance_step");
       torch::Tensor guided = out;
       if (cfg) {
         auto chunks = out.chunk(2, 0);

@@ -20,7 +20,7 @@ TEST(Bench, TinyModelReportsEveryStageAsJson) {
     EXPECT_GE(s.at("stddev_s").get<double>(), 0.0);
   }
   EXPECT_EQ(names, (std::vector<std::string>{"portrait", "wav2vec2", "face_locator", "vae_encode", "reference_net", "audio_proj",
-                                             "unet3d_step", "guidance_ddim", "vae_decode", "frames_out", "finish"}));
+                                             "unet3d_step", "guidance_step", "vae_decode", "frames_out", "finish"}));
   // Per run (a new job each): the portrait and the voice analysed once, one ReferenceNet pass and `steps` UNet calls
   // per clip.
   EXPECT_EQ(by_name["portrait"].at("calls_per_run"), 1);

@@ -369,3 +369,14 @@ TEST(UniPCStep, FollowsTheExactSolutionWithAnExactDenoiser) {
   for (int64_t t : unipc->timesteps()) x = unipc->step(v_of(x.to(torch::kFloat64), t), t, x);
   EXPECT_LT((x.to(torch::kFloat64) - want).abs().max().item<double>(), 2e-4);
 }
+
+TEST(UniPCStep, KeepsTheSampleDtype) {
+  emo::sampling::UniPCMultistepScheduler s(emo::sampling::UniPCConfig::from_json({{"solver_order", 3}}));
+  s.set_timesteps(4);
+  auto x = torch::randn({1, 4, 2, 2}).to(torch::kHalf);
+  for (int64_t t : s.timesteps()) {
+    x = s.step(torch::randn({1, 4, 2, 2}).to(torch::kHalf), t, x);
+    ASSERT_EQ(x.scalar_type(), torch::kHalf);
+    ASSERT_TRUE(torch::isfinite(x).all().item<bool>());
+  }
+}
