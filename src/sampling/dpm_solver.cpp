@@ -9,48 +9,60 @@
 
 #include "emo/error.h"
 #include "emo/scheduler.h"
-#include "scheduler_keys.h"
+#include "multistep_common.h"
 
 namespace emo::sampling {
 
 using json = nlohmann::json;
-using keys::alpha_sigma;
+using multistep::alpha_sigma;
 
 DPMSolverConfig DPMSolverConfig::from_json(const json& j, const std::string& source) {
   DPMSolverConfig c;
   c.schedule = DDIMSchedulerConfig::from_json(j, source);
-  if (!keys::find(j, "timestep_spacing")) c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // DPM's default
+  if (!multistep::find(j, "timestep_spacing"))
+    c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // DPM's default
 
-  if (const json* v = keys::find(j, "solver_order")) {
-    if (!v->is_number_integer()) keys::fail(source, "solver_order", "must be an integer, got " + v->dump());
+  if (const json* v = multistep::find(j, "solver_order")) {
+    if (!v->is_number_integer()) multistep::fail(source, "solver_order", "must be an integer, got " + v->dump());
     c.solver_order = v->get<int>();
-    if (c.solver_order == 3) keys::fail(source, "solver_order", "is 3: third-order DPM-Solver++ is not implemented (use 1 or 2)");
-    if (c.solver_order != 1 && c.solver_order != 2) keys::fail(source, "solver_order", "must be 1 or 2, got " + v->dump());
+    if (c.solver_order == 3)
+      multistep::fail(source, "solver_order", "is 3: third-order DPM-Solver++ is not implemented (use 1 or 2)");
+    if (c.solver_order != 1 && c.solver_order != 2)
+      multistep::fail(source, "solver_order", "must be 1 or 2, got " + v->dump());
   }
   // diffusers maps the deprecated / other-family names onto these (algorithm "deis" -> dpmsolver++,
   // solver "logrho"/"bh1"/"bh2" -> midpoint); the noise-prediction and SDE variants are not implemented.
-  const auto algo = keys::read_string(j, "algorithm_type", "dpmsolver++", source);
+  const auto algo = multistep::read_string(j, "algorithm_type", "dpmsolver++", source);
   if (algo != "dpmsolver++" && algo != "deis")
-    keys::fail(source, "algorithm_type", "is '" + algo + "': only the deterministic dpmsolver++ is implemented");
-  const auto solver = keys::read_string(j, "solver_type", "midpoint", source);
-  if (solver == "heun") c.solver_type = SolverType::kHeun;
+    multistep::fail(source, "algorithm_type", "is '" + algo + "': only the deterministic dpmsolver++ is implemented");
+  const auto solver = multistep::read_string(j, "solver_type", "midpoint", source);
+  if (solver == "heun")
+    c.solver_type = SolverType::kHeun;
   else if (solver == "midpoint" || solver == "logrho" || solver == "bh1" || solver == "bh2")
     c.solver_type = SolverType::kMidpoint;
-  else keys::fail(source, "solver_type", "has unsupported value '" + solver + "' (supported: midpoint, heun)");
-  c.lower_order_final = keys::read_bool(j, "lower_order_final", c.lower_order_final, source);
-  c.euler_at_final = keys::read_bool(j, "euler_at_final", c.euler_at_final, source);
-  if (keys::read_bool(j, "use_karras_sigmas", false, source)) keys::fail(source, "use_karras_sigmas", "is true: not implemented");
-  if (keys::read_bool(j, "use_lu_lambdas", false, source)) keys::fail(source, "use_lu_lambdas", "is true: not implemented");
-  const auto final_sigmas = keys::read_string(j, "final_sigmas_type", "zero", source);
-  if (final_sigmas == "zero") c.final_sigmas_type = FinalSigmas::kZero;
-  else if (final_sigmas == "sigma_min") c.final_sigmas_type = FinalSigmas::kSigmaMin;
-  else keys::fail(source, "final_sigmas_type", "has unsupported value '" + final_sigmas + "' (supported: zero, sigma_min)");
-  if (const json* v = keys::find(j, "lambda_min_clipped")) {
-    if (!v->is_number()) keys::fail(source, "lambda_min_clipped", "must be a number, got " + v->dump());
+  else
+    multistep::fail(source, "solver_type", "has unsupported value '" + solver + "' (supported: midpoint, heun)");
+  c.lower_order_final = multistep::read_bool(j, "lower_order_final", c.lower_order_final, source);
+  c.euler_at_final = multistep::read_bool(j, "euler_at_final", c.euler_at_final, source);
+  if (multistep::read_bool(j, "use_karras_sigmas", false, source))
+    multistep::fail(source, "use_karras_sigmas", "is true: not implemented");
+  if (multistep::read_bool(j, "use_lu_lambdas", false, source))
+    multistep::fail(source, "use_lu_lambdas", "is true: not implemented");
+  const auto final_sigmas = multistep::read_string(j, "final_sigmas_type", "zero", source);
+  if (final_sigmas == "zero")
+    c.final_sigmas_type = FinalSigmas::kZero;
+  else if (final_sigmas == "sigma_min")
+    c.final_sigmas_type = FinalSigmas::kSigmaMin;
+  else
+    multistep::fail(source, "final_sigmas_type",
+                    "has unsupported value '" + final_sigmas + "' (supported: zero, sigma_min)");
+  if (const json* v = multistep::find(j, "lambda_min_clipped")) {
+    if (!v->is_number()) multistep::fail(source, "lambda_min_clipped", "must be a number, got " + v->dump());
     c.lambda_min_clipped = v->get<double>();
   }
-  const auto variance = keys::read_string(j, "variance_type", "", source);
-  if (!variance.empty()) keys::fail(source, "variance_type", "is '" + variance + "': learned variances are not supported");
+  const auto variance = multistep::read_string(j, "variance_type", "", source);
+  if (!variance.empty())
+    multistep::fail(source, "variance_type", "is '" + variance + "': learned variances are not supported");
   return c;
 }
 
@@ -81,7 +93,7 @@ std::vector<int64_t> dpm_timesteps(TimestepSpacing spacing, int64_t T, int64_t l
 
 DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(DPMSolverConfig config) : config_(std::move(config)) {
   auto schedule = make_noise_schedule(config_.schedule);
-  alphas_cumprod_ = schedule.alphas_cumprod.clone();                                 // [T] float32
+  alphas_cumprod_ = schedule.alphas_cumprod.clone();  // [T] float32
   // diffusers: "close to 0 without being 0 so first sigma is not inf" (the fp16 smallest subnormal).
   if (config_.schedule.rescale_betas_zero_snr) alphas_cumprod_[-1].fill_(std::ldexp(1.0, -24));
   lambda_t_ = torch::log(torch::sqrt(alphas_cumprod_)) - torch::log(torch::sqrt(1 - alphas_cumprod_));
@@ -92,27 +104,18 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t n) {
   // torch.searchsorted(flip(lambda_t), lambda_min_clipped): how many (ascending) lambdas lie below the cut.
   auto below = (lambda_t_ < config_.lambda_min_clipped).sum().item<int64_t>();
   timesteps_ = dpm_timesteps(config_.schedule.timestep_spacing, T, T - below, n, config_.schedule.steps_offset);
-  auto all = ((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5);                   // [T] float32
-  std::vector<int64_t> idx;
-  for (int64_t t : timesteps_) idx.push_back(std::clamp<int64_t>(t, 0, T - 1));    // np.interp clamps at the ends
-  auto picked = all.index_select(0, torch::tensor(idx, torch::kLong));
-  auto last = config_.final_sigmas_type == DPMSolverConfig::FinalSigmas::kZero
-                  ? torch::zeros({1}, torch::kFloat32)
-                  : ((1 - alphas_cumprod_[0]) / alphas_cumprod_[0]).pow(0.5).reshape({1});
-  sigmas_ = torch::cat({picked, last});                                             // [n + 1]
+  auto picked = multistep::sigmas_at(alphas_cumprod_, timesteps_);  // [n]
+  auto last = config_.final_sigmas_type == DPMSolverConfig::FinalSigmas::kZero ? torch::zeros({1}, torch::kFloat32)
+                                                                               : multistep::sigma_min(alphas_cumprod_);
+  sigmas_ = torch::cat({picked, last});  // [n + 1]
   x0_history_.clear();
   step_index_ = 0;
   lower_order_nums_ = 0;
 }
 
 at::Tensor DPMSolverMultistepScheduler::step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample) {
+  multistep::check_step_call("DPM-Solver++", timesteps_, step_index_, t, model_output, sample);
   const size_t n = timesteps_.size();
-  if (n == 0) throw UsageError("DPM-Solver++: step() called before set_timesteps()");
-  if (step_index_ >= n) throw UsageError("DPM-Solver++: step() called after the last timestep");
-  if (t != timesteps_[step_index_])
-    throw UsageError("DPM-Solver++: step " + std::to_string(step_index_) + " expects timestep " +
-                     std::to_string(timesteps_[step_index_]) + ", got " + std::to_string(t));
-  if (model_output.sizes() != sample.sizes()) throw UsageError("DPM-Solver++: model output and sample shapes differ");
   const auto i = static_cast<int64_t>(step_index_);
   // 0-dim float32 CPU tensors, as diffusers keeps its sigmas: they combine with device tensors as scalars, without
   // a copy or a synchronisation.
@@ -138,7 +141,7 @@ at::Tensor DPMSolverMultistepScheduler::step(const at::Tensor& model_output, int
   const auto x = sample.to(torch::kFloat32);  // diffusers upcasts the sample for the update
   const auto st = alpha_sigma(sig(i + 1));
   const auto h = st.lambda - s0.lambda;
-  const auto em1 = torch::exp(-h) - 1.0;                                           // exp(-h) - 1
+  const auto em1 = torch::exp(-h) - 1.0;  // exp(-h) - 1
   at::Tensor prev;
   if (config_.solver_order == 1 || lower_order_nums_ < 1 || lower_order_final) {
     // first order (DDIM in the data-prediction form)

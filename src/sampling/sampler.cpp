@@ -35,30 +35,24 @@ class DDIMSampler final : public Sampler {
     s_.set_timesteps(steps);
   }
   const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
-  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x).prev_sample; }
+  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override {
+    return s_.step(out, t, x).prev_sample;
+  }
 
  private:
   DDIMScheduler s_;
 };
 
-class DPMSampler final : public Sampler {
+// DPM-Solver++ and UniPC: a multistep scheduler set to `steps` steps.
+template <typename Scheduler, typename Config>
+class MultistepSampler final : public Sampler {
  public:
-  DPMSampler(DPMSolverConfig c, int64_t steps) : s_(std::move(c)) { s_.set_timesteps(steps); }
+  MultistepSampler(Config c, int64_t steps) : s_(std::move(c)) { s_.set_timesteps(steps); }
   const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
   at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x); }
 
  private:
-  DPMSolverMultistepScheduler s_;
-};
-
-class UniPCSampler final : public Sampler {
- public:
-  UniPCSampler(UniPCConfig c, int64_t steps) : s_(std::move(c)) { s_.set_timesteps(steps); }
-  const std::vector<int64_t>& timesteps() const override { return s_.timesteps(); }
-  at::Tensor step(const at::Tensor& out, int64_t t, const at::Tensor& x) override { return s_.step(out, t, x); }
-
- private:
-  UniPCMultistepScheduler s_;
+  Scheduler s_;
 };
 
 }  // namespace
@@ -70,11 +64,12 @@ std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const nlohmann::json& kw
       // The model's scheduler config (Hallo's: v_prediction, trailing, zero-SNR betas) with the solver fixed to 2M.
       auto c = DPMSolverConfig::from_json(kwargs, "scheduler");
       c.solver_order = 2;
-      return std::make_unique<DPMSampler>(std::move(c), steps);
+      return std::make_unique<MultistepSampler<DPMSolverMultistepScheduler, DPMSolverConfig>>(std::move(c), steps);
     }
     case SamplerKind::kUniPC:
       // The model's scheduler config with UniPC's own keys where it has them (Hallo's has none: bh2, order 2).
-      return std::make_unique<UniPCSampler>(UniPCConfig::from_json(kwargs, "scheduler"), steps);
+      return std::make_unique<MultistepSampler<UniPCMultistepScheduler, UniPCConfig>>(
+          UniPCConfig::from_json(kwargs, "scheduler"), steps);
   }
   throw UsageError("unknown sampler");
 }

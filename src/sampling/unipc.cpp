@@ -10,35 +10,43 @@
 
 #include "emo/error.h"
 #include "emo/scheduler.h"
-#include "scheduler_keys.h"
+#include "multistep_common.h"
 
 namespace emo::sampling {
 
 UniPCConfig UniPCConfig::from_json(const nlohmann::json& j, const std::string& source) {
   UniPCConfig c;
   c.schedule = DDIMSchedulerConfig::from_json(j, source);
-  if (!keys::find(j, "timestep_spacing")) c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // UniPC's default
+  if (!multistep::find(j, "timestep_spacing"))
+    c.schedule.timestep_spacing = TimestepSpacing::kLinspace;  // UniPC's default
   // diffusers 0.27.2's UniPC takes no rescale_betas_zero_snr argument: from_config drops the key, the betas stay.
   c.schedule.rescale_betas_zero_snr = false;
 
-  c.solver_order = keys::read_int(j, "solver_order", c.solver_order, source);
+  c.solver_order = multistep::read_int(j, "solver_order", c.solver_order, source);
   if (c.solver_order < 1 || c.solver_order > 3)
-    keys::fail(source, "solver_order", "must be 1, 2 or 3, got " + std::to_string(c.solver_order));
-  c.predict_x0 = keys::read_bool(j, "predict_x0", c.predict_x0, source);
-  const auto solver = keys::read_string(j, "solver_type", "bh2", source);
-  if (solver == "bh1") c.solver_type = SolverType::kBH1;
-  else if (solver == "bh2" || solver == "midpoint" || solver == "heun" || solver == "logrho") c.solver_type = SolverType::kBH2;
-  else keys::fail(source, "solver_type", "has unsupported value '" + solver + "' (supported: bh1, bh2)");
-  c.lower_order_final = keys::read_bool(j, "lower_order_final", c.lower_order_final, source);
-  if (const auto* v = keys::find(j, "disable_corrector")) {
-    if (!v->is_array()) keys::fail(source, "disable_corrector", "must be a list of step indices, got " + v->dump());
+    multistep::fail(source, "solver_order", "must be 1, 2 or 3, got " + std::to_string(c.solver_order));
+  c.predict_x0 = multistep::read_bool(j, "predict_x0", c.predict_x0, source);
+  const auto solver = multistep::read_string(j, "solver_type", "bh2", source);
+  if (solver == "bh1")
+    c.solver_type = SolverType::kBH1;
+  else if (solver == "bh2" || solver == "midpoint" || solver == "heun" || solver == "logrho")
+    c.solver_type = SolverType::kBH2;
+  else
+    multistep::fail(source, "solver_type", "has unsupported value '" + solver + "' (supported: bh1, bh2)");
+  c.lower_order_final = multistep::read_bool(j, "lower_order_final", c.lower_order_final, source);
+  if (const auto* v = multistep::find(j, "disable_corrector")) {
+    if (!v->is_array())
+      multistep::fail(source, "disable_corrector", "must be a list of step indices, got " + v->dump());
     for (const auto& e : *v) {
-      if (!e.is_number_integer()) keys::fail(source, "disable_corrector", "must be a list of step indices, got " + v->dump());
+      if (!e.is_number_integer())
+        multistep::fail(source, "disable_corrector", "must be a list of step indices, got " + v->dump());
       c.disable_corrector.push_back(e.get<int64_t>());
     }
   }
-  if (keys::find(j, "solver_p")) keys::fail(source, "solver_p", "is set: an external predictor is not supported");
-  if (keys::read_bool(j, "use_karras_sigmas", false, source)) keys::fail(source, "use_karras_sigmas", "is true: not implemented");
+  if (multistep::find(j, "solver_p"))
+    multistep::fail(source, "solver_p", "is set: an external predictor is not supported");
+  if (multistep::read_bool(j, "use_karras_sigmas", false, source))
+    multistep::fail(source, "use_karras_sigmas", "is true: not implemented");
   return c;
 }
 
@@ -49,11 +57,8 @@ UniPCMultistepScheduler::UniPCMultistepScheduler(UniPCConfig config) : config_(s
 void UniPCMultistepScheduler::set_timesteps(int64_t n) {
   const int64_t T = config_.schedule.num_train_timesteps;
   timesteps_ = dpm_timesteps(config_.schedule.timestep_spacing, T, T, n, config_.schedule.steps_offset);
-  auto all = ((1 - alphas_cumprod_) / alphas_cumprod_).pow(0.5);                   // [T] float32
-  std::vector<int64_t> idx;
-  for (int64_t t : timesteps_) idx.push_back(std::clamp<int64_t>(t, 0, T - 1));    // np.interp clamps at the ends
-  auto last = ((1 - alphas_cumprod_[0]) / alphas_cumprod_[0]).pow(0.5).reshape({1});
-  sigmas_ = torch::cat({all.index_select(0, torch::tensor(idx, torch::kLong)), last});  // [n + 1]
+  sigmas_ =
+      torch::cat({multistep::sigmas_at(alphas_cumprod_, timesteps_), multistep::sigma_min(alphas_cumprod_)});  // [n+1]
   outputs_.clear();
   last_sample_ = at::Tensor();
   step_index_ = 0;
@@ -67,23 +72,23 @@ void UniPCMultistepScheduler::set_timesteps(int64_t n) {
 at::Tensor UniPCMultistepScheduler::update(const at::Tensor& x, int64_t from, int64_t to, int order,
                                            const at::Tensor& model_t) const {
   const bool corrector = model_t.defined();
-  const auto at_t = keys::alpha_sigma(sigmas_[to]);
-  const auto at_s0 = keys::alpha_sigma(sigmas_[from]);
+  const auto at_t = multistep::alpha_sigma(sigmas_[to]);
+  const auto at_s0 = multistep::alpha_sigma(sigmas_[from]);
   const auto& m0 = outputs_.back();
   const auto h = at_t.lambda - at_s0.lambda;
 
   std::vector<at::Tensor> rks, D1s;
   for (int k = 1; k < order; ++k) {
     const auto& mk = outputs_[outputs_.size() - 1 - static_cast<size_t>(k)];
-    const auto rk = (keys::alpha_sigma(sigmas_[from - k]).lambda - at_s0.lambda) / h;
+    const auto rk = (multistep::alpha_sigma(sigmas_[from - k]).lambda - at_s0.lambda) / h;
     rks.push_back(rk);
     D1s.push_back((mk - m0) / rk);
   }
   rks.push_back(torch::ones({}, torch::kFloat32));
-  const auto r = torch::stack(rks);                                                  // [order]
+  const auto r = torch::stack(rks);  // [order]
 
   const auto hh = config_.predict_x0 ? -h : h;
-  const auto h_phi_1 = torch::expm1(hh);                                             // h phi_1(h) = e^h - 1
+  const auto h_phi_1 = torch::expm1(hh);  // h phi_1(h) = e^h - 1
   auto h_phi_k = h_phi_1 / hh - 1;
   const auto B_h = config_.solver_type == UniPCConfig::SolverType::kBH1 ? hh : torch::expm1(hh);
   std::vector<at::Tensor> R, b;
@@ -94,14 +99,17 @@ at::Tensor UniPCMultistepScheduler::update(const at::Tensor& x, int64_t from, in
     factorial_i *= i + 1;
     h_phi_k = h_phi_k / hh - 1.0 / static_cast<double>(factorial_i);
   }
-  const auto Rm = torch::stack(R);                                                   // [order, order]
-  const auto bv = torch::stack(b);                                                   // [order]
+  const auto Rm = torch::stack(R);  // [order, order]
+  const auto bv = torch::stack(b);  // [order]
 
   // The weights of the differences D1s (and, for the corrector, of this step's difference last).
   at::Tensor rhos;
-  if (corrector) rhos = order == 1 ? torch::full({1}, 0.5, torch::kFloat32) : at::linalg_solve(Rm, bv);
-  else if (order == 2) rhos = torch::full({1}, 0.5, torch::kFloat32);  // diffusers' simplified order-2 predictor
-  else if (order > 2) rhos = at::linalg_solve(Rm.slice(0, 0, order - 1).slice(1, 0, order - 1), bv.slice(0, 0, order - 1));
+  if (corrector)
+    rhos = order == 1 ? torch::full({1}, 0.5, torch::kFloat32) : at::linalg_solve(Rm, bv);
+  else if (order == 2)
+    rhos = torch::full({1}, 0.5, torch::kFloat32);  // diffusers' simplified order-2 predictor
+  else if (order > 2)
+    rhos = at::linalg_solve(Rm.slice(0, 0, order - 1).slice(1, 0, order - 1), bv.slice(0, 0, order - 1));
 
   const auto& scale_x = config_.predict_x0 ? at_t.sigma / at_s0.sigma : at_t.alpha / at_s0.alpha;
   const auto& lead = config_.predict_x0 ? at_t.alpha : at_t.sigma;
@@ -120,17 +128,12 @@ at::Tensor UniPCMultistepScheduler::update(const at::Tensor& x, int64_t from, in
 }
 
 at::Tensor UniPCMultistepScheduler::step(const at::Tensor& model_output, int64_t t, const at::Tensor& sample) {
+  multistep::check_step_call("UniPC", timesteps_, step_index_, t, model_output, sample);
   const size_t n = timesteps_.size();
-  if (n == 0) throw UsageError("UniPC: step() called before set_timesteps()");
-  if (step_index_ >= n) throw UsageError("UniPC: step() called after the last timestep");
-  if (t != timesteps_[step_index_])
-    throw UsageError("UniPC: step " + std::to_string(step_index_) + " expects timestep " +
-                     std::to_string(timesteps_[step_index_]) + ", got " + std::to_string(t));
-  if (model_output.sizes() != sample.sizes()) throw UsageError("UniPC: model output and sample shapes differ");
   const auto i = static_cast<int64_t>(step_index_);
 
   // convert_model_output: x0 (predict_x0) or eps at sigmas_[i], in the model output's dtype.
-  const auto s = keys::alpha_sigma(sigmas_[i]);
+  const auto s = multistep::alpha_sigma(sigmas_[i]);
   at::Tensor m;
   if (config_.predict_x0) {
     switch (config_.schedule.prediction_type) {

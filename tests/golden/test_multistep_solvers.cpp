@@ -53,7 +53,8 @@ int check_fixture(const std::string& dir, double tol) {
       const auto& ts = sched.timesteps();
       EXPECT_EQ(static_cast<int64_t>(ts.size()), want_ts.numel());
       if (static_cast<int64_t>(ts.size()) != want_ts.numel()) continue;
-      for (size_t i = 0; i < ts.size(); ++i) EXPECT_EQ(ts[i], want_ts[static_cast<int64_t>(i)].template item<int64_t>()) << i;
+      for (size_t i = 0; i < ts.size(); ++i)
+        EXPECT_EQ(ts[i], want_ts[static_cast<int64_t>(i)].template item<int64_t>()) << i;
       EXPECT_TRUE(emo::test::AllClose(sched.sigmas(), get(p + "sigmas" + sfx), 1e-6));
 
       auto outs = get(p + "model_outputs" + sfx);

@@ -179,6 +179,20 @@ TEST(Guidance, TwoPassWrapper) {
 
 // ---- DPM-Solver++ and the sampler choice ---------------------------------------------------------
 
+namespace {
+// Config::from_json must refuse `j` with a ModelError naming the file and `key`.
+template <typename Config>
+void config_rejects(const nlohmann::json& j, const std::string& key) {
+  try {
+    Config::from_json(j, "sched.json");
+    ADD_FAILURE() << "accepted " << j.dump();
+  } catch (const emo::ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("sched.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
 TEST(DPMSolverConfig, DefaultsAndHalloKeys) {
   using emo::sampling::DPMSolverConfig;
   auto d = DPMSolverConfig::from_json(nlohmann::json::object());
@@ -197,16 +211,7 @@ TEST(DPMSolverConfig, DefaultsAndHalloKeys) {
 }
 
 TEST(DPMSolverConfig, RejectsWhatIsNotImplementedNamingTheKey) {
-  using emo::sampling::DPMSolverConfig;
-  auto rejects = [](const nlohmann::json& j, const std::string& key) {
-    try {
-      DPMSolverConfig::from_json(j, "sched.json");
-      ADD_FAILURE() << "accepted " << j.dump();
-    } catch (const emo::ModelError& e) {
-      EXPECT_NE(std::string(e.what()).find("sched.json"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
-    }
-  };
+  const auto rejects = config_rejects<emo::sampling::DPMSolverConfig>;
   rejects({{"solver_order", 3}}, "solver_order");
   rejects({{"solver_order", 0}}, "solver_order");
   rejects({{"solver_order", "2"}}, "solver_order");
@@ -219,19 +224,27 @@ TEST(DPMSolverConfig, RejectsWhatIsNotImplementedNamingTheKey) {
   rejects({{"lambda_min_clipped", "low"}}, "lambda_min_clipped");
 }
 
-TEST(DPMSolverStep, OutOfOrderAndUnsetCallsAreErrors) {
-  emo::sampling::DPMSolverMultistepScheduler s(emo::sampling::DPMSolverConfig::from_json(nlohmann::json::object()));
+namespace {
+// A multistep scheduler keeps a history, so step() must follow set_timesteps()' timesteps in order: calls before
+// set_timesteps(), out of order, past the end or with mismatched shapes are UsageErrors; set_timesteps() restarts.
+template <typename Scheduler, typename Config>
+void expect_step_order_enforced() {
+  Scheduler s(Config::from_json(nlohmann::json::object()));
   auto x = torch::randn({1, 4, 2, 2});
   EXPECT_THROW(s.step(x, 999, x), emo::UsageError);  // before set_timesteps
-  s.set_timesteps(2);
+  s.set_timesteps(3);
   const auto ts = s.timesteps();
   EXPECT_THROW(s.step(x, ts[1], x), emo::UsageError);  // skips the first timestep
   EXPECT_THROW(s.step(x, ts[0], torch::randn({1, 4, 2, 3})), emo::UsageError);
-  x = s.step(x, ts[0], x);
-  x = s.step(x, ts[1], x);
-  EXPECT_THROW(s.step(x, ts[1], x), emo::UsageError);  // past the last step
-  s.set_timesteps(2);                                  // a new run starts clean
+  for (int64_t t : ts) x = s.step(x, t, x);
+  EXPECT_THROW(s.step(x, ts[2], x), emo::UsageError);  // past the last step
+  s.set_timesteps(3);                                  // a new run starts clean
   EXPECT_NO_THROW(s.step(x, ts[0], x));
+}
+}  // namespace
+
+TEST(DPMSolverStep, OutOfOrderAndUnsetCallsAreErrors) {
+  expect_step_order_enforced<emo::sampling::DPMSolverMultistepScheduler, emo::sampling::DPMSolverConfig>();
 }
 
 TEST(Sampler, ParseNamesAndMakeFromHalloKwargs) {
@@ -295,16 +308,7 @@ TEST(UniPCConfig, DefaultsAndHalloKeys) {
 }
 
 TEST(UniPCConfig, RejectsWhatIsNotImplementedNamingTheKey) {
-  using emo::sampling::UniPCConfig;
-  auto rejects = [](const nlohmann::json& j, const std::string& key) {
-    try {
-      UniPCConfig::from_json(j, "sched.json");
-      ADD_FAILURE() << "accepted " << j.dump();
-    } catch (const emo::ModelError& e) {
-      EXPECT_NE(std::string(e.what()).find("sched.json"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
-    }
-  };
+  const auto rejects = config_rejects<emo::sampling::UniPCConfig>;
   rejects({{"solver_order", 0}}, "solver_order");
   rejects({{"solver_order", 4}}, "solver_order");
   rejects({{"solver_order", 2.5}}, "solver_order");
@@ -318,17 +322,7 @@ TEST(UniPCConfig, RejectsWhatIsNotImplementedNamingTheKey) {
 }
 
 TEST(UniPCStep, OutOfOrderAndUnsetCallsAreErrors) {
-  emo::sampling::UniPCMultistepScheduler s(emo::sampling::UniPCConfig::from_json(nlohmann::json::object()));
-  auto x = torch::randn({1, 4, 2, 2});
-  EXPECT_THROW(s.step(x, 999, x), emo::UsageError);  // before set_timesteps
-  s.set_timesteps(3);
-  const auto ts = s.timesteps();
-  EXPECT_THROW(s.step(x, ts[1], x), emo::UsageError);  // skips the first timestep
-  EXPECT_THROW(s.step(x, ts[0], torch::randn({1, 4, 2, 3})), emo::UsageError);
-  for (int64_t t : ts) x = s.step(x, t, x);
-  EXPECT_THROW(s.step(x, ts[2], x), emo::UsageError);  // past the last step
-  s.set_timesteps(3);                                  // a new run starts clean
-  EXPECT_NO_THROW(s.step(x, ts[0], x));
+  expect_step_order_enforced<emo::sampling::UniPCMultistepScheduler, emo::sampling::UniPCConfig>();
 }
 
 // With an exact, self-consistent data predictor the probability-flow ODE keeps x_t = alpha_t x0 + sigma_t eps for the
