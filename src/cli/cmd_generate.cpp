@@ -22,8 +22,8 @@ struct GenerateCli {
 void add_generate_param_flags(CLI::App* sub, GenerateParams& p) {
   sub->add_option("--steps", p.steps, "Denoising steps, 1-1000 (0 = preset: 40)");
   sub->add_option("--sampler", p.sampler,
-                  "ddim (Hallo's sampler), dpmpp-2m (DPM-Solver++ 2M) or unipc (UniPC, as close to the ODE at 20-25 "
-                  "steps as ddim at 40); both from the model's noise schedule (docs/sampling.md)")
+                  "ddim (Hallo's sampler), dpmpp-2m (DPM-Solver++ 2M) or unipc (UniPC: at 20-25 steps as close to the "
+                  "exact solution as ddim at 40); all read the model's scheduler config (docs/sampling.md)")
       ->check(CLI::IsMember(std::vector<std::string>(kSamplerNames.begin(), kSamplerNames.end())))
       ->capture_default_str();
   sub->add_option("--cfg-scale", p.cfg_scale, "Classifier-free guidance scale, 1-50 (0 = preset: 3.5)");
