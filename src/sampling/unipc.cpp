@@ -1,8 +1,8 @@
 // diffusers.schedulers.scheduling_unipc_multistep.UniPCMultistepScheduler (v0.27.2): the unified predictor-corrector
-// of arXiv 2302.04867 with the B(h) coefficients (bh1: B(h) = h, bh2: B(h) = e^h - 1), any order, in the data- or
+// of arXiv 2302.04867 with the B(h) coefficients (bh1: B(h) = h, bh2: B(h) = e^h - 1), orders 1 to 3, in the data- or
 // noise-prediction form. Scalars are 0-dim float32 CPU tensors combined in diffusers' order of operations (they act
-// as scalars on device tensors: no copy, no synchronisation); tests/golden/test_unipc.cpp holds it to the reference
-// (tests/data/unipc, made by scripts/golden/make_multistep_fixtures.py).
+// as scalars on device tensors: no copy, no synchronisation); tests/golden/test_multistep_solvers.cpp holds it to the
+// reference (tests/data/unipc, made by scripts/golden/make_multistep_fixtures.py).
 #include <torch/torch.h>
 
 #include <algorithm>
