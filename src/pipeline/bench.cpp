@@ -20,6 +20,7 @@
 #include "emo/audio.h"
 #include "emo/compat.h"
 #include "emo/error.h"
+#include "pipeline/runtime.h"
 
 namespace fs = std::filesystem;
 
@@ -176,7 +177,7 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   r.attention = compat::effective_attention();
   r.threads = torch::get_num_threads();
   r.host_memory = compat::host_memory_policy();
-  r.vae_layout = rt.vae_layout != "auto" ? rt.vae_layout : "nchw";
+  r.vae_layout = pipeline::vae_channels_last(rt.vae_layout) ? "nhwc" : "nchw";  // the rule Pipeline::load applied
 
   // FLOPs are counted by shape in the first run: a warm-up run when there is one (the profiler adds a little host
   // time per op), else the first timed run.

@@ -48,11 +48,15 @@ ResolvedRuntime apply_runtime(const RuntimeOptions& rt) {
   if (rt.host_memory != "retain" && rt.host_memory != "system")
     throw UsageError("--host-memory must be retain or system (got '" + rt.host_memory + "')");
   compat::set_retain_host_memory(rt.host_memory == "retain");
-  // auto = NCHW: NHWC measured no faster for emo's VAE on the CPU (docs/performance.md) and is unmeasured on CUDA.
-  if (rt.vae_layout == "auto") r.vae_channels_last = false;
-  else if (rt.vae_layout == "nhwc" || rt.vae_layout == "nchw") r.vae_channels_last = rt.vae_layout == "nhwc";
-  else throw UsageError("--vae-layout must be auto, nhwc or nchw (got '" + rt.vae_layout + "')");
+  r.vae_channels_last = vae_channels_last(rt.vae_layout);
   return r;
+}
+
+bool vae_channels_last(const std::string& vae_layout) {
+  // auto = NCHW: NHWC measured no faster for emo's VAE on the CPU (docs/performance.md) and is unmeasured on CUDA.
+  if (vae_layout == "auto" || vae_layout == "nchw") return false;
+  if (vae_layout == "nhwc") return true;
+  throw UsageError("--vae-layout must be auto, nhwc or nchw (got '" + vae_layout + "')");
 }
 
 }  // namespace emo::pipeline

@@ -17,4 +17,8 @@ struct ResolvedRuntime {
 // count and the attention backend, and returns the device and dtype.
 ResolvedRuntime apply_runtime(const RuntimeOptions& rt);
 
+// --vae-layout: whether the VAE runs channels-last (NHWC). One rule for the pipeline and the bench report;
+// UsageError on anything but auto, nhwc or nchw.
+bool vae_channels_last(const std::string& vae_layout);
+
 }  // namespace emo::pipeline

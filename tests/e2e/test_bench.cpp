@@ -36,6 +36,7 @@ TEST(Bench, TinyModelReportsEveryStageAsJson) {
   EXPECT_GT(j.at("peak_rss_mib").get<double>(), 10.0);
   EXPECT_TRUE(j.at("peak_device_mib").is_null());
   EXPECT_EQ(j.at("attention"), "math");
+  EXPECT_EQ(j.at("vae_layout"), "nchw");  // --vae-layout auto, resolved as the pipeline resolves it
 }
 
 TEST(Bench, BadArgumentsAreUsageErrors) {
@@ -43,6 +44,8 @@ TEST(Bench, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(emo::test::run_cli("bench --tiny --clips 0").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --size 100").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny -f xml").code, 2);
+  EXPECT_EQ(emo::test::run_cli("bench --tiny --sampler euler").code, 2);
+  EXPECT_EQ(emo::test::run_cli("bench --tiny --vae-layout nhcw").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --device gpu").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench -m /nonexistent").code, 4);
 }
