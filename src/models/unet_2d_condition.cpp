@@ -244,15 +244,18 @@ torch::Tensor UNet2DConditionModelImpl::forward(const torch::Tensor& sample_in, 
   return conv_out->forward(sample);                                                   // [B, Cout, H, W]
 }
 
+namespace {
+void append_blocks(std::vector<nn::BasicTransformerBlock>& out, const std::vector<nn::Transformer2DModel>& ts) {
+  for (const auto& t : ts)
+    for (const auto& blk : t->blocks()) out.push_back(blk);
+}
+}  // namespace
+
 std::vector<nn::BasicTransformerBlock> UNet2DConditionModelImpl::transformer_blocks_in_bank_order() const {
   std::vector<nn::BasicTransformerBlock> out;
-  auto add = [&](const std::vector<nn::Transformer2DModel>& ts) {
-    for (const auto& t : ts)
-      for (const auto& blk : t->blocks()) out.push_back(blk);
-  };
-  for (const auto& d : down_) add(d->transformers());
-  for (const auto& u : up_) add(u->transformers());
-  add(mid_block->transformers());
+  for (const auto& d : down_) append_blocks(out, d->transformers());
+  for (const auto& u : up_) append_blocks(out, u->transformers());
+  append_blocks(out, mid_block->transformers());
   std::stable_sort(out.begin(), out.end(), [](const nn::BasicTransformerBlock& a, const nn::BasicTransformerBlock& b) {
     return a->dim() > b->dim();
   });
@@ -273,6 +276,12 @@ std::vector<torch::Tensor> UNet2DConditionModelImpl::write_banks(const torch::Te
     }
   } reset{blocks};
   for (auto& blk : blocks) blk->set_reference_mode(nn::ReferenceMode::kWrite);
+  // The forward's output is not used: the block that runs last (forward order down, mid, up) only writes its bank.
+  std::vector<nn::BasicTransformerBlock> run_order;
+  for (const auto& d : down_) append_blocks(run_order, d->transformers());
+  append_blocks(run_order, mid_block->transformers());
+  for (const auto& u : up_) append_blocks(run_order, u->transformers());
+  if (!run_order.empty()) run_order.back()->set_reference_mode(nn::ReferenceMode::kWriteBankOnly);
   forward(sample, timestep, ehs);
   std::vector<torch::Tensor> banks;
   banks.reserve(blocks.size());

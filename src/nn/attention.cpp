@@ -28,12 +28,31 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
-  const auto& ctx = context.defined() ? context : x;
-  auto q = split_heads(to_q->forward(x), config_.heads);    // [B, H, Lq, D]
-  auto k = split_heads(to_k->forward(ctx), config_.heads);  // [B, H, Lk, D]
-  auto v = split_heads(to_v->forward(ctx), config_.heads);  // [B, H, Lk, D]
-  auto o = compat::attention(q, k, v);                      // [B, H, Lq, D]
-  return out_proj_->forward(merge_heads(o));                // [B, Lq, query_dim]
+  return forward_kv(x, project_kv(context.defined() ? context : x));
+}
+
+KeyValue AttentionImpl::project_kv(const torch::Tensor& context) {
+  return {to_k->forward(context), to_v->forward(context)};  // [B, Lk, inner] each
+}
+
+torch::Tensor AttentionImpl::forward_kv(const torch::Tensor& x, const KeyValue& kv) {
+  auto q = split_heads(to_q->forward(x), config_.heads);  // [B, H, Lq, D]
+  auto k = split_heads(kv.k, config_.heads);              // [B, H, Lk, D]
+  auto v = split_heads(kv.v, config_.heads);              // [B, H, Lk, D]
+  auto o = compat::attention(q, k, v);                    // [B, H, Lq, D]
+  return out_proj_->forward(merge_heads(o));              // [B, Lq, query_dim]
+}
+
+const KeyValue& ContextKvCache::get(const AttentionImpl* attn, const std::function<KeyValue()>& make) {
+  auto it = entries_.find(attn);
+  if (it == entries_.end()) it = entries_.emplace(attn, make()).first;
+  return it->second;
+}
+
+torch::Tensor cross_attention(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
+                              ContextKvCache* cache) {
+  if (!cache) return attn.forward(x, context);
+  return attn.forward_kv(x, cache->get(&attn, [&] { return attn.project_kv(context); }));
 }
 
 torch::Tensor AttentionImpl::forward_with_kv(const torch::Tensor& x, const torch::Tensor& k_ref,

@@ -41,6 +41,10 @@ torch::Tensor BasicTransformerBlockImpl::forward(const torch::Tensor& x, const t
                                                  const torch::Tensor& reference) {
   auto h = x;                                         // [B, L, dim]
   auto n = norm1->forward(h);                         // [B, L, dim]
+  if (mode_ == ReferenceMode::kWriteBankOnly) {
+    bank_ = n;
+    return x;
+  }
   if (mode_ == ReferenceMode::kWrite) bank_ = n.clone();
   torch::Tensor ctx1;
   if (config_.only_cross_attention) ctx1 = ehs;

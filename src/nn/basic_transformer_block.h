@@ -25,6 +25,9 @@ struct BasicTransformerBlockConfig {
 enum class ReferenceMode {
   kOff,    // plain diffusers block
   kWrite,  // store norm1(hidden_states) in bank(); cross-attention uses ehs.repeat(batch / ehs_batch)
+  // kWrite for the last bank writer of a pass whose output nothing reads (UNet2DConditionModel::write_banks): store the
+  // bank and return the input unchanged, skipping attn1, attn2 and the feed-forward.
+  kWriteBankOnly,
 };
 
 class BasicTransformerBlockImpl : public torch::nn::Module {

@@ -1,5 +1,6 @@
 #include "pipeline/networks.h"
 
+#include "nn/attention.h"
 #include "nn/layers.h"
 
 #include "emo/error.h"
@@ -218,6 +219,9 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   }
   if (trace) trace->audio_tokens = audio;
   cond.audio_embedding = cfg ? torch::cat({torch::zeros_like(audio), audio}, 0) : audio;  // [halves, F, 32, 768]
+  cond.uncond_audio_is_zero = cfg;  // the zeros above: the unconditional half's audio attention is not computed
+  // Image-token and audio-token keys/values: projected by the first step, reused by the others.
+  cond.context_kv = std::make_shared<nn::ContextKvCache>();
   cond.mask_cond_fea = cfg ? torch::cat({torch::zeros_like(in.face_locator), in.face_locator}, 0) : in.face_locator;
   for (int l = 0; l < 4; ++l) {
     auto rep = [&](const torch::Tensor& m) {

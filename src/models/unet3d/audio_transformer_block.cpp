@@ -32,6 +32,32 @@ const torch::Tensor& level_mask(const std::vector<torch::Tensor>& masks, int64_t
                      " must be [(B F), L] = [" + std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) + "]");
   return m;
 }
+// The cross-attention of a row whose tokens are all zero: every key is to_k(0) and every value to_v(0), so the
+// softmax average is to_v(0) and the output to_out(to_v(0)), the same for every query. [1, 1, C]
+torch::Tensor zero_token_output(emo::nn::AttentionImpl& attn, const torch::Tensor& audio) {
+  auto zero = torch::zeros({1, 1, audio.size(2)}, audio.options());
+  return attn.to_out[0]->as<emo::nn::Linear>()->forward(attn.to_v->forward(zero));
+}
+
+// attn(n, audio) where the first z rows of `audio` are all zero: [(B F), L, C]
+torch::Tensor audio_attention(emo::nn::AttentionImpl& attn, const torch::Tensor& n, const torch::Tensor& audio, int64_t z,
+                              emo::nn::ContextKvCache* cache) {
+  auto live = emo::nn::cross_attention(attn, n.slice(0, z), audio.slice(0, z), cache);  // [(B F) - z, L, C]
+  if (z == 0) return live;
+  return torch::cat({zero_token_output(attn, audio).expand({z, n.size(1), live.size(2)}), live}, 0);
+}
+
+// zero_conv(attn(n, audio) * mask) with the same zero rows; for them, conv(o * m) = m * (W o) + bias per token.
+torch::Tensor masked_audio_branch(emo::nn::AttentionImpl& attn, const emo::nn::Conv2d& conv, const torch::Tensor& n,
+                                  const torch::Tensor& audio, const torch::Tensor& mask, int64_t z,
+                                  emo::nn::ContextKvCache* cache) {
+  auto live = pointwise(conv, emo::nn::cross_attention(attn, n.slice(0, z), audio.slice(0, z), cache) *
+                                  mask.slice(0, z));  // [(B F) - z, L, C]
+  if (z == 0) return live;
+  auto wo = torch::linear(zero_token_output(attn, audio), conv->weight.flatten(1));              // [1, 1, C]
+  auto dead = torch::addcmul(conv->bias, mask.slice(0, 0, z), wo);                                // [z, L, C]
+  return torch::cat({dead, live}, 0);
+}
 }  // namespace
 
 AudioTemporalBasicTransformerBlockImpl::AudioTemporalBasicTransformerBlockImpl(
@@ -64,20 +90,26 @@ torch::Tensor AudioTemporalBasicTransformerBlockImpl::forward(const torch::Tenso
                                                               const std::vector<torch::Tensor>& full_mask,
                                                               const std::vector<torch::Tensor>& face_mask,
                                                               const std::vector<torch::Tensor>& lip_mask,
-                                                              const std::optional<std::array<double, 3>>& motion_scale) {
+                                                              const std::optional<std::array<double, 3>>& motion_scale,
+                                                              int64_t zero_audio_rows,
+                                                              emo::nn::ContextKvCache* kv_cache) {
+  const auto z = zero_audio_rows;
+  if (z < 0 || z > x.size(0) || audio.size(0) != x.size(0))
+    throw InputError(std::string(kFile_audio_transformer_block) + ": " + std::to_string(z) + " zero-audio rows of " +
+                     std::to_string(x.size(0)) + " (audio rows " + std::to_string(audio.size(0)) + ")");
   auto h = attn1->forward(norm1->forward(x)) + x;  // per-frame self-attention, no reference
   auto n = norm2->forward(h);                       // [(B F), L, C]
   if (attn2) {  // block not stack-enabled: one plain cross-attention on the audio tokens
-    h = attn2->forward(n, audio) + h;
+    h = audio_attention(*attn2, n, audio, z, kv_cache) + h;
     return ff->forward(norm3->forward(h)) + h;
   }
   const auto level = config_.depth;
   auto fm = level_mask(full_mask, level, "full", n).to(n.dtype()).unsqueeze(-1);  // [(B F), L, 1]
   auto am = level_mask(face_mask, level, "face", n).to(n.dtype()).unsqueeze(-1);
   auto lm = level_mask(lip_mask, level, "lip", n).to(n.dtype()).unsqueeze(-1);
-  auto full = pointwise(zero_conv_full, attn2_0->forward(n, audio) * fm);
-  auto face = pointwise(zero_conv_face, attn2_1->forward(n, audio) * am);
-  auto lip = pointwise(zero_conv_lip, attn2_2->forward(n, audio) * lm);
+  auto full = masked_audio_branch(*attn2_0, zero_conv_full, n, audio, fm, z, kv_cache);  // [(B F), L, C]
+  auto face = masked_audio_branch(*attn2_1, zero_conv_face, n, audio, am, z, kv_cache);
+  auto lip = masked_audio_branch(*attn2_2, zero_conv_lip, n, audio, lm, z, kv_cache);
   if (motion_scale) {
     const auto& s = *motion_scale;
     h = s[0] * full + s[1] * face + s[2] * lip + h;

@@ -31,9 +31,13 @@ class AudioTemporalBasicTransformerBlockImpl : public torch::nn::Module {
  public:
   explicit AudioTemporalBasicTransformerBlockImpl(const AudioTemporalBasicTransformerBlockConfig& config);
   // x [(B F), L, C]; audio [(B F), tokens, Da]; masks: per-level [(B F), L] tensors (level = config depth).
+  // zero_audio_rows: the first rows whose audio tokens are all zero (hallo's unconditional half). Their cross-attention
+  // output is the constant to_out(to_v(0)) (every key and value is the same), so it is not computed for them.
+  // kv_cache: the clip's projected audio keys/values (UNet3DConditions::context_kv; the same audio every call) or null.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& audio, const std::vector<torch::Tensor>& full_mask,
                         const std::vector<torch::Tensor>& face_mask, const std::vector<torch::Tensor>& lip_mask,
-                        const std::optional<std::array<double, 3>>& motion_scale);
+                        const std::optional<std::array<double, 3>>& motion_scale, int64_t zero_audio_rows = 0,
+                        emo::nn::ContextKvCache* kv_cache = nullptr);
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   emo::nn::Attention attn1{nullptr}, attn2{nullptr}, attn2_0{nullptr}, attn2_1{nullptr}, attn2_2{nullptr};

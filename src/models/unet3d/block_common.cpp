@@ -52,7 +52,8 @@ torch::Tensor run_cross_attn_layer(Transformer3DModelImpl& attn, Transformer3DMo
                                    VanillaTemporalModuleImpl* motion, const torch::Tensor& x,
                                    const UNet3DConditions& cond, const torch::Tensor& speed_tokens,
                                    bool prepend_motion, bool use_motion_scale) {
-  auto [h, motion_feats] = attn.forward_spatial(x, cond.encoder_hidden_states, cond.do_classifier_free_guidance);
+  auto [h, motion_feats] =
+      attn.forward_spatial(x, cond.encoder_hidden_states, cond.do_classifier_free_guidance, cond.context_kv.get());
   if (audio && cond.audio_embedding.defined()) h = audio->forward_audio(h, cond.audio_embedding, cond, use_motion_scale);
   if (!motion) return h;
   const auto b = h.size(0), c = h.size(1), hh = h.size(3), ww = h.size(4);
@@ -61,8 +62,9 @@ torch::Tensor run_cross_attn_layer(Transformer3DModelImpl& attn, Transformer3DMo
     const auto m = motion_feats.size(1);
     auto mf = motion_feats.to(h.dtype()).reshape({b, m, hh, ww, c}).permute({0, 4, 1, 2, 3});  // [B, C, M, H, W]
     auto seq = torch::cat({mf, h}, 2);                                                         // [B, C, M + F, H, W]
-    auto out = motion->forward(seq, speed_for_frames(speed_tokens, seq.size(2)));
-    return out.slice(2, m);  // drop the motion frames
+    // hallo runs the motion module on all M + F frames and slices the motion frames off its output; they are only
+    // keys/values here, and their output rows are never computed.
+    return motion->forward(seq, speed_for_frames(speed_tokens, seq.size(2)), m);  // [B, C, F, H, W]
   }
   // hallo's fallback without a bank prepends 4 zero frames; the pipeline always sets banks, so we run without any.
   return motion->forward(h, speed_for_frames(speed_tokens, h.size(2)));

@@ -4,8 +4,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <vector>
+
+namespace emo::nn {
+class ContextKvCache;
+}
 
 namespace emo::models {
 
@@ -26,6 +31,13 @@ struct UNet3DConditions {
   // Classifier-free guidance batch layout [uncond, cond]: the unconditional half (first B*F/2 rows) of every spatial
   // block uses plain self-attention instead of reference attention (ReferenceAttentionControl uc_mask).
   bool do_classifier_free_guidance = true;
+  // The unconditional half's audio tokens are all zero (hallo: cat([zeros, audio_proj(...)])). Its audio
+  // cross-attention is then a constant per module and is not computed. Only with do_classifier_free_guidance.
+  bool uncond_audio_is_zero = false;
+  // Keys/values of the image tokens and audio tokens, projected by the first forward with these conditions and reused
+  // by the next ones (they are constant within a clip). Null = projected by every forward. Whoever sets it must not
+  // change the conditions' tensors while it is set (the pipeline builds new conditions, and a new cache, per clip).
+  std::shared_ptr<emo::nn::ContextKvCache> context_kv;
   // true  = the code path hallo's scripts/inference.py runs (module in training mode with gradient checkpointing):
   //         motion frames prepended in the CrossAttn/mid motion modules, motion_scale in every audio module,
   //         DownBlock3D/UpBlock3D motion modules skipped. Fixture output `sample`.

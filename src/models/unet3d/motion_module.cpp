@@ -57,14 +57,15 @@ VersatileAttentionImpl::VersatileAttentionImpl(const emo::nn::AttentionConfig& c
   if (position_encoding) pos_encoder = register_module("pos_encoder", PositionalEncoding(config.query_dim, max_len));
 }
 
-torch::Tensor VersatileAttentionImpl::forward_temporal(const torch::Tensor& x, int64_t video_length) {
-  const auto bf = x.size(0), d = x.size(1), c = x.size(2), b = bf / video_length;
+torch::Tensor VersatileAttentionImpl::forward_temporal(const torch::Tensor& x, int64_t video_length, int64_t skip) {
+  const auto bf = x.size(0), d = x.size(1), c = x.size(2), b = bf / video_length, kept = video_length - skip;
   // '(b f) d c -> (b d) f c'
   auto h = x.view({b, video_length, d, c}).permute({0, 2, 1, 3}).reshape({b * d, video_length, c});
   if (pos_encoder) h = pos_encoder->forward(h);
-  h = AttentionImpl::forward(h);  // self-attention over the frames, [(B D), F, C]
+  // Self-attention over the frames, [(B D), kept, C]; with skip, the kept frames query every frame's keys/values.
+  h = skip > 0 ? AttentionImpl::forward(h.slice(1, skip), h) : AttentionImpl::forward(h);
   // '(b d) f c -> (b f) d c'
-  return h.view({b, d, video_length, c}).permute({0, 2, 1, 3}).reshape({bf, d, c});
+  return h.view({b, d, kept, c}).permute({0, 2, 1, 3}).reshape({b * kept, d, c});
 }
 
 // ---- TemporalTransformerBlock -------------------------------------------------------------------
@@ -92,9 +93,30 @@ TemporalTransformerBlockImpl::TemporalTransformerBlockImpl(const MotionModuleCon
   ff_norm = register_module("ff_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
 }
 
-torch::Tensor TemporalTransformerBlockImpl::forward(const torch::Tensor& x, int64_t video_length) {
+namespace {
+// [(B F), D, C] -> the rows of frames skip.. : [(B (F - skip)), D, C]
+torch::Tensor drop_leading_frames(const torch::Tensor& x, int64_t frames, int64_t skip) {
+  if (skip == 0) return x;
+  const auto b = x.size(0) / frames;
+  return x.view({b, frames, x.size(1), x.size(2)}).slice(1, skip).reshape({b * (frames - skip), x.size(1), x.size(2)});
+}
+}  // namespace
+
+torch::Tensor TemporalTransformerBlockImpl::forward(const torch::Tensor& x, int64_t video_length, int64_t skip) {
+  if (skip < 0 || skip >= video_length)
+    throw InputError(std::string(kFile_motion_module) + ": cannot skip " + std::to_string(skip) + " of " +
+                     std::to_string(video_length) + " frames");
   auto h = x;  // [(B F), D, C]
-  for (size_t i = 0; i < attn_.size(); ++i) h = attn_[i]->forward_temporal(norm_[i]->forward(h), video_length) + h;
+  for (size_t i = 0; i < attn_.size(); ++i) {
+    const bool last = i + 1 == attn_.size();
+    if (last && skip > 0) {  // the dropped frames still give this attention's keys and values
+      h = attn_[i]->forward_temporal(norm_[i]->forward(h), video_length, skip) +
+          drop_leading_frames(h, video_length, skip);  // [(B (F - skip)), D, C]
+    } else {
+      h = attn_[i]->forward_temporal(norm_[i]->forward(h), video_length) + h;
+    }
+  }
+  if (attn_.empty()) h = drop_leading_frames(h, video_length, skip);
   return ff->forward(ff_norm->forward(h)) + h;
 }
 
@@ -141,28 +163,35 @@ torch::Tensor speed_cross_attention(emo::nn::AttentionImpl& attn, const torch::T
   return attn.to_out[0]->as<emo::nn::Linear>()->forward(emo::nn::merge_heads(o));  // [(B D), F, C]
 }
 
-torch::Tensor TemporalTransformer3DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& speed) {
+torch::Tensor TemporalTransformer3DModelImpl::forward(const torch::Tensor& x, const torch::Tensor& speed, int64_t skip) {
   if (x.dim() != 5) throw InputError(std::string(kFile_motion_module) + ": expected [B, C, F, H, W] input");
-  const auto b = x.size(0), f = x.size(2), hh = x.size(3), ww = x.size(4);
-  auto residual = emo::nn::fold_frames(x);  // [(B F), C, H, W]
-  const auto n = residual.size(0), c = residual.size(1);
-  auto h = norm->forward(residual);
+  const auto b = x.size(0), f = x.size(2), hh = x.size(3), ww = x.size(4), kept = f - skip;
+  if (skip < 0 || kept <= 0)
+    throw InputError(std::string(kFile_motion_module) + ": cannot skip " + std::to_string(skip) + " of " +
+                     std::to_string(f) + " frames");
+  auto folded = emo::nn::fold_frames(x);  // [(B F), C, H, W]
+  const auto n = folded.size(0), c = folded.size(1), nk = b * kept;
+  auto h = norm->forward(folded);
   h = h.permute({0, 2, 3, 1}).reshape({n, hh * ww, c});  // [(B F), D, C]
   h = proj_in->forward(h);                                // [(B F), D, inner]
-  for (auto& block : blocks_) h = block->forward(h, f);
+  // Only the last block drops the skipped frames: every earlier block's rows are keys/values of the next one.
+  for (size_t i = 0; i < blocks_.size(); ++i) h = blocks_[i]->forward(h, f, i + 1 == blocks_.size() ? skip : 0);
+  if (blocks_.empty()) h = drop_leading_frames(h, f, skip);  // [(B kept), D, inner]
   if (speed_attn && speed.defined()) {
     if (speed.size(0) != b || speed.size(1) != f)
       throw InputError(std::string(kFile_motion_module) + ": speed tokens " + std::to_string(speed.size(0)) + "x" +
                        std::to_string(speed.size(1)) + " do not match the clip (" + std::to_string(b) + "x" +
                        std::to_string(f) + " frames)");
     const auto d = hh * ww, inner = h.size(2);
-    auto t = h.view({b, f, d, inner}).permute({0, 2, 1, 3}).reshape({b * d, f, inner});  // [(B D), F, inner]
+    auto t = h.view({b, kept, d, inner}).permute({0, 2, 1, 3}).reshape({b * d, kept, inner});  // [(B D), kept, inner]
+    // The kept frames query the speed tokens of every frame (skipped ones included), as in the full computation.
     t = speed_cross_attention(*speed_attn, speed_norm->forward(t), speed.to(t.dtype()));
-    h = h + t.view({b, d, f, inner}).permute({0, 2, 1, 3}).reshape({n, d, inner});
+    h = h + t.view({b, d, kept, inner}).permute({0, 2, 1, 3}).reshape({nk, d, inner});
   }
-  h = proj_out->forward(h);                                                  // [(B F), D, C]
-  h = h.reshape({n, hh, ww, c}).permute({0, 3, 1, 2});                       // [(B F), C, H, W]
-  return emo::nn::unfold_frames(h + residual, f);                            // [B, C, F, H, W]
+  h = proj_out->forward(h);                                                   // [(B kept), D, C]
+  h = h.reshape({nk, hh, ww, c}).permute({0, 3, 1, 2});                       // [(B kept), C, H, W]
+  auto residual = skip > 0 ? emo::nn::fold_frames(x.slice(2, skip)) : folded;  // [(B kept), C, H, W]
+  return emo::nn::unfold_frames(h + residual, kept);                          // [B, C, kept, H, W]
 }
 
 // ---- VanillaTemporalModule ----------------------------------------------------------------------
@@ -171,8 +200,8 @@ VanillaTemporalModuleImpl::VanillaTemporalModuleImpl(const MotionModuleConfig& c
   temporal_transformer = register_module("temporal_transformer", TemporalTransformer3DModel(c));
 }
 
-torch::Tensor VanillaTemporalModuleImpl::forward(const torch::Tensor& x, const torch::Tensor& speed) {
-  return temporal_transformer->forward(x, speed);
+torch::Tensor VanillaTemporalModuleImpl::forward(const torch::Tensor& x, const torch::Tensor& speed, int64_t skip) {
+  return temporal_transformer->forward(x, speed, skip);
 }
 
 }  // namespace emo::models

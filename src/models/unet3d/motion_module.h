@@ -53,8 +53,9 @@ TORCH_MODULE(PositionalEncoding);
 class VersatileAttentionImpl : public emo::nn::AttentionImpl {
  public:
   VersatileAttentionImpl(const emo::nn::AttentionConfig& config, bool position_encoding, int64_t max_len);
-  // x [(B F), D, C] -> [(B F), D, C]  (D = H*W tokens per frame)
-  torch::Tensor forward_temporal(const torch::Tensor& x, int64_t video_length);
+  // x [(B F), D, C] -> [(B (F - skip)), D, C]  (D = H*W tokens per frame). Every frame gives keys and values; only
+  // the frames from `skip` on are queried (the outputs of the first `skip` frames are not computed).
+  torch::Tensor forward_temporal(const torch::Tensor& x, int64_t video_length, int64_t skip = 0);
   PositionalEncoding pos_encoder{nullptr};
 };
 TORCH_MODULE(VersatileAttention);
@@ -63,7 +64,9 @@ TORCH_MODULE(VersatileAttention);
 class TemporalTransformerBlockImpl : public torch::nn::Module {
  public:
   TemporalTransformerBlockImpl(const MotionModuleConfig& config);
-  torch::Tensor forward(const torch::Tensor& x, int64_t video_length);  // [(B F), D, C]
+  // x [(B F), D, C] -> [(B (F - skip)), D, C]: the first `skip` frames feed the attentions' keys and values but their
+  // own rows are dropped before the last attention's queries (their outputs would be thrown away).
+  torch::Tensor forward(const torch::Tensor& x, int64_t video_length, int64_t skip = 0);
   torch::nn::ModuleList attention_blocks{nullptr}, norms{nullptr};
   emo::nn::FeedForward ff{nullptr};
   torch::nn::LayerNorm ff_norm{nullptr};
@@ -78,8 +81,10 @@ TORCH_MODULE(TemporalTransformerBlock);
 class TemporalTransformer3DModelImpl : public torch::nn::Module {
  public:
   explicit TemporalTransformer3DModelImpl(const MotionModuleConfig& config);
-  // x [B, C, F, H, W]; speed [B, F, speed_embed_dim] or undefined (speed layers skipped) -> [B, C, F, H, W]
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& speed = {});
+  // x [B, C, F, H, W]; speed [B, F, speed_embed_dim] or undefined (speed layers skipped) -> [B, C, F - skip, H, W].
+  // skip > 0: the first `skip` frames (hallo's prepended motion frames) are context only; their outputs, which hallo
+  // computes and then slices off, are not computed (the kept frames' values are the same).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& speed = {}, int64_t skip = 0);
   bool has_speed_layers() const { return static_cast<bool>(speed_attn); }
 
   torch::nn::GroupNorm norm{nullptr};
@@ -102,9 +107,9 @@ torch::Tensor speed_cross_attention(emo::nn::AttentionImpl& attn, const torch::T
 class VanillaTemporalModuleImpl : public torch::nn::Module {
  public:
   explicit VanillaTemporalModuleImpl(const MotionModuleConfig& config);
-  // x [B, C, F, H, W] -> [B, C, F, H, W]. Hallo passes encoder_hidden_states too; both blocks are Temporal_Self so it
-  // is unused and not taken here.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& speed = {});
+  // x [B, C, F, H, W] -> [B, C, F - skip, H, W] (see TemporalTransformer3DModel::forward). Hallo passes
+  // encoder_hidden_states too; both blocks are Temporal_Self so it is unused and not taken here.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& speed = {}, int64_t skip = 0);
   const MotionModuleConfig& config() const { return config_; }
   TemporalTransformer3DModel temporal_transformer{nullptr};
 

@@ -31,7 +31,8 @@ TemporalBasicTransformerBlockImpl::TemporalBasicTransformerBlockImpl(const Tempo
 
 std::pair<torch::Tensor, torch::Tensor> TemporalBasicTransformerBlockImpl::forward(const torch::Tensor& x,
                                                                                    const torch::Tensor& context,
-                                                                                   int64_t video_length, bool cfg) {
+                                                                                   int64_t video_length, bool cfg,
+                                                                                   emo::nn::ContextKvCache* kv_cache) {
   const auto n = x.size(0), l = x.size(1), c = x.size(2);
   auto normed = norm1->forward(x);  // [(B F), L, C]
   torch::Tensor h, motion;
@@ -68,7 +69,7 @@ std::pair<torch::Tensor, torch::Tensor> TemporalBasicTransformerBlockImpl::forwa
   } else {
     h = attn1->forward(normed) + x;  // empty bank: keys/values are the frame's own tokens only
   }
-  if (attn2) h = attn2->forward(norm2->forward(h), context) + h;  // image tokens
+  if (attn2) h = emo::nn::cross_attention(*attn2, norm2->forward(h), context, kv_cache) + h;  // image tokens
   h = ff->forward(norm3->forward(h)) + h;
   return {h, motion};
 }

@@ -23,11 +23,13 @@ class TemporalBasicTransformerBlockImpl : public torch::nn::Module {
  public:
   explicit TemporalBasicTransformerBlockImpl(const TemporalBasicTransformerBlockConfig& config);
 
-  // x [(B F), L, C]; context [(B F), T, D] (image tokens per frame).
+  // x [(B F), L, C]; context [(B F), T, D] (image tokens per frame); kv_cache: the clip's projected context keys/values
+  // (UNet3DConditions::context_kv) or null.
   // Returns the block output [(B F), L, C] and the motion-frame features [B, M, L, C] taken from the bank
   // (undefined when no bank is set).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x, const torch::Tensor& context,
-                                                  int64_t video_length, bool do_classifier_free_guidance);
+                                                  int64_t video_length, bool do_classifier_free_guidance,
+                                                  emo::nn::ContextKvCache* kv_cache = nullptr);
 
   // ReferenceNet bank of the paired writer block: [B * (1 + M), L, C] (per CFG half: reference image, then the M
   // motion frames), already rounded through fp16 as ReferenceAttentionControl.update() does. Undefined = no bank.

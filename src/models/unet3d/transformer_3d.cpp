@@ -55,7 +55,8 @@ torch::Tensor Transformer3DModelImpl::from_tokens(const torch::Tensor& h, const 
 
 std::pair<torch::Tensor, torch::Tensor> Transformer3DModelImpl::forward_spatial(const torch::Tensor& x,
                                                                                 const torch::Tensor& context,
-                                                                                bool cfg) {
+                                                                                bool cfg,
+                                                                                emo::nn::ContextKvCache* kv_cache) {
   if (config_.use_audio_module) throw ModelError(std::string(kFile_transformer_3d) + ": forward_spatial on an audio module");
   const auto b = x.size(0), f = x.size(2);
   auto residual = emo::nn::fold_frames(x);  // [(B F), C, H, W]
@@ -64,7 +65,7 @@ std::pair<torch::Tensor, torch::Tensor> Transformer3DModelImpl::forward_spatial(
   auto h = to_tokens(residual);
   torch::Tensor motion;
   for (size_t i = 0; i < spatial_.size(); ++i) {
-    auto [out, mf] = spatial_[i]->forward(h, ctx, f, cfg);
+    auto [out, mf] = spatial_[i]->forward(h, ctx, f, cfg, kv_cache);
     h = out;
     if (i == 0) motion = mf;  // hallo keeps motion_frames[0] (the first block's first bank)
   }
@@ -82,7 +83,10 @@ torch::Tensor Transformer3DModelImpl::forward_audio(const torch::Tensor& x, cons
   auto residual = emo::nn::fold_frames(x);
   auto h = to_tokens(residual);
   const std::optional<std::array<double, 3>> scale = use_motion_scale ? cond.motion_scale : std::nullopt;
-  for (auto& block : audio_) h = block->forward(h, a, cond.full_mask, cond.face_mask, cond.lip_mask, scale);
+  // [uncond, cond] halves: the first (B / 2) F rows, when their audio is known to be zero.
+  const int64_t zero_rows = cond.do_classifier_free_guidance && cond.uncond_audio_is_zero ? (b / 2) * f : 0;
+  for (auto& block : audio_) h = block->forward(h, a, cond.full_mask, cond.face_mask, cond.lip_mask, scale, zero_rows,
+                           cond.context_kv.get());
   return from_tokens(h, residual, f);
 }
 

@@ -38,8 +38,10 @@ class Transformer3DModelImpl : public torch::nn::Module {
 
   // Spatial variant. x [B, C, F, H, W]; context [B, T, D] image tokens (repeated per frame) or [(B F), T, D].
   // Returns the output [B, C, F, H, W] and the first block's bank motion features [B, M, H*W, C] (or undefined).
+  // kv_cache: the clip's projected image-token keys/values (UNet3DConditions::context_kv), or null.
   std::pair<torch::Tensor, torch::Tensor> forward_spatial(const torch::Tensor& x, const torch::Tensor& context,
-                                                          bool do_classifier_free_guidance);
+                                                          bool do_classifier_free_guidance,
+                                                          emo::nn::ContextKvCache* kv_cache = nullptr);
   // Audio variant. x [B, C, F, H, W]; audio [B, F, tokens, Da] -> [B, C, F, H, W].
   torch::Tensor forward_audio(const torch::Tensor& x, const torch::Tensor& audio, const UNet3DConditions& cond,
                               bool use_motion_scale);
