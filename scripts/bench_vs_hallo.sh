@@ -6,6 +6,8 @@
 #
 # emo side: `build/emo bench` (the generate path itself) on DIR, a model folder in Hallo's layout; by default a
 #   full-size random-weight one written once by `emo make-test-model --full-size` (about 5 GB, build/bench-model).
+#   Each emo run is a 2-clip job and its per-clip rows are the second clip's: Hallo's measured clips follow its
+#   warm-up clip, and a first clip (motion frames = copies of the source) costs emo less (reported on its own line).
 # Hallo side: ../shared/perf/hallo_bench.py (Hallo's own networks and clip loop; $HALLO_BENCH to point elsewhere)
 #   through scripts/bench/hallo_side.py, which loads DIR's weights into Hallo's modules strictly instead of random
 #   ones. It needs Hallo's source at commit 8fd7c57 ($HALLO_ROOT; cloned from GitHub when unset and absent) and a
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --model) model="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench_vs_hallo.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,7 +72,7 @@ fi
 for ((r = 1; r <= rounds; r++)); do
   echo "==> round $r/$rounds, emo: $device $dtype, $threads threads, ${size}x$size, $frames frames, $steps steps, cfg $cfg"
   "$emo" -t "$threads" -q bench -m "$model" --device "$device" --dtype "$dtype" --size "$size" --frames "$frames" \
-    --steps "$steps" --cfg "$cfg" --clips 1 -w "$warmup" -r "$runs" -f json -o "$out/emo-$r.json"
+    --steps "$steps" --cfg "$cfg" --clips 2 -w "$warmup" -r "$runs" -f json -o "$out/emo-$r.json"
   echo "==> round $r/$rounds, Hallo: the same"
   HALLO_ROOT="$hallo_root" "$venv/bin/python" "$here/scripts/bench/hallo_side.py" --bench "$bench_py" --weights "$model" \
     --carry none --device "$device" --dtype "$dtype" --threads "$threads" --size "$size" --frames "$frames" \
@@ -84,12 +86,24 @@ out, rounds = sys.argv[1], int(sys.argv[2])
 E = [json.load(open(f"{out}/emo-{r}.json")) for r in range(1, rounds + 1)]
 H = [json.load(open(f"{out}/hallo-{r}.json")) for r in range(1, rounds + 1)]
 loop_stages = ["face_locator", "vae_encode", "reference_net", "audio_proj", "unet3d_step", "guidance_step", "vae_decode"]
+# emo runs 2 clips per job: Hallo's measured clips follow a warm-up clip (their motion frames are real frames), so
+# emo's per-clip rows are its second clips; its first clip (motion frames = copies of the source, computed once)
+# is reported on its own line.
+def per_clip(e, n, first):
+    st = {s["stage"]: s for s in e["stages"]}
+    if n not in st: return None
+    k = e["clips"]; calls = st[n]["runs"]
+    pick = [c for i, c in enumerate(calls) if (i % k == 0) == first]
+    return statistics.mean(pick) if pick else None
 def emo_rows(e):
     st = {s["stage"]: s for s in e["stages"]}
     run = lambda n: st[n]["per_run_s"] if n in st else None
     call = lambda n: st[n]["mean_s"] if n in st else None
-    return [run("vae_encode"), run("reference_net"), run("audio_proj"), run("face_locator"), call("unet3d_step"),
-            run("vae_decode"), sum(run(n) or 0 for n in loop_stages)]
+    clip = lambda n: per_clip(e, n, False)
+    loop = (clip("vae_encode") or 0) + (clip("reference_net") or 0) + (clip("audio_proj") or 0) + (run("face_locator") or 0) \
+        + e["steps"] * ((call("unet3d_step") or 0) + (call("guidance_step") or 0)) + (clip("vae_decode") or 0)
+    return [clip("vae_encode"), clip("reference_net"), clip("audio_proj"), run("face_locator"), call("unet3d_step"),
+            clip("vae_decode"), loop]
 def hallo_rows(h):
     hs = h.get("stages_seconds_per_clip", {})
     fl = (hs.get("face_locator") or 0) + (hs.get("image_proj") or 0) if "face_locator" in hs else None
@@ -107,7 +121,7 @@ what = "median over %d alternating rounds of " % rounds if rounds > 1 else ""
 print(f"\n{e['device_name']} | {e['device']} {e['dtype']} | {e['threads']} threads | torch {e['torch']} (emo) / "
       f"{h.get('torch')} (Hallo) | {e['size']}x{e['size']}, {e['frames']} frames + 2 motion, {e['steps']} steps, "
       f"cfg {e['cfg_scale']} | emo attention {e['attention']}, host memory {e.get('host_memory', '?')} | "
-      f"{what}the mean of {len(e['run_seconds'])} timed clips per side\n")
+      f"{what}the mean of {len(e['run_seconds'])} timed clips per side (emo: the second clip of each 2-clip job)\n")
 print("| stage | emo (s) | Hallo (s) | Hallo / emo |\n| --- | ---: | ---: | ---: |")
 for i, name in enumerate(names):
     a = median([x[i] for x in er]); b = median([x[i] for x in hr])
@@ -117,6 +131,10 @@ for i, name in enumerate(names):
 if rounds > 1:
     print("\nclip loop per round (s): emo " + ", ".join(f"{x[-1]:.2f}" for x in er) +
           "; Hallo " + ", ".join(f"{x[-1]:.2f}" if x[-1] else "n/a" for x in hr))
+fe = [median([per_clip(x, "vae_encode", True) for x in E]), median([per_clip(x, "reference_net", True) for x in E])]
+if fe[0] is not None and fe[1] is not None:
+    print(f"\nemo's first clip of a job (its motion frames are copies of the source, encoded and run once): VAE encode "
+          f"{fe[0]:.3f} s, ReferenceNet {fe[1]:.3f} s (the rows above are emo's second clips, as Hallo's are)")
 runs = [s for x in E for s in x["run_seconds"]]; frames = e["frames_per_run"]
 print(f"\nemo whole generate run (portrait analysis, wav2vec2, clip loop, H.264/AAC muxing): {statistics.mean(runs):.3f} s "
       f"for {frames} frames = {statistics.mean(runs) / frames:.3f} s per output frame ({len(runs)} runs: "

@@ -29,8 +29,10 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
   const auto noise_opts = torch::TensorOptions().dtype(nets.dtype);
 
   torch::Tensor motion = job.source_pixels.repeat({M, 1, 1, 1});                   // [M, 3, S, S] clip 0: the source
+  ReferenceCache reference_cache;  // the source image's latent and ReferenceNet rows, for every clip of this job
   for (int64_t c = 0; c < st.clips; ++c) {
     ClipInputs in;
+    in.reference_cache = &reference_cache;
     in.ref_pixels = torch::cat({job.source_pixels, motion}, 0);                     // [1+M, 3, S, S]
     in.zero_motion_banks = c == 0 && s.zero_first_motion_frames;
     in.face_tokens = job.face_tokens;

@@ -1,5 +1,7 @@
 #include "pipeline/networks.h"
 
+#include <algorithm>
+
 #include "nn/attention.h"
 #include "nn/layers.h"
 
@@ -168,6 +170,114 @@ torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_re
   return nets.face_locator->forward(x);                                             // [1, C0, F, h, w]
 }
 
+ReferencePass reference_pass(Networks& nets, const ClipInputs& in, const torch::Tensor& tokens) {
+  const auto dev = nets.device;
+  const int64_t halves = tokens.size(0);
+  ReferencePass out;
+  auto& ref_latents = out.ref_latents;
+  auto& banks = out.banks;
+  const int64_t n = in.ref_pixels.size(0);                                          // 1 + M
+  const auto source = in.ref_pixels[0];                                             // [3, H, W]
+  std::vector<int64_t> image_of(n, 0);  // image_of[i]: the first image equal to image i (0: the source)
+  torch::Tensor latents_of;             // [distinct images, 4, h, w], row k = image distinct[k]
+  std::vector<int64_t> distinct;
+  ReferenceCache* cache = in.reference_cache;
+  bool cached = false;
+  {
+    StageClock::Scope sc(in.clock, "vae_encode");
+    auto ref_pixels = in.ref_pixels;                                                // [1+M, 3, H, W]
+    // One host read per clip (the preprocessing rule and which motion frames are the source), never per step.
+    auto flags = torch::cat({(ref_pixels.min() >= 0).reshape({1}),
+                             n > 1 ? (ref_pixels.slice(0, 1) == source).flatten(1).all(1)
+                                   : torch::zeros({0}, torch::TensorOptions().dtype(torch::kBool).device(dev))})
+                     .to(torch::kCPU);
+    const bool mapped = flags[0].item<bool>();
+    for (int64_t i = 1; i < n; ++i) image_of[i] = flags[i].item<bool>() ? 0 : i;
+    if (mapped) ref_pixels = ref_pixels * 2 - 1;
+    cached = cache && cache->latent.defined() && cache->mapped == mapped && cache->source.sizes() == source.sizes() &&
+             torch::equal(cache->source, source);
+    std::vector<int64_t> to_encode;
+    for (int64_t i = 0; i < n; ++i)
+      if (image_of[i] == i && (i > 0 || !cached)) to_encode.push_back(i);
+    torch::Tensor encoded;
+    if (!to_encode.empty())
+      encoded = nets.vae->encode_latents(ref_pixels.index_select(
+          0, torch::tensor(to_encode, torch::TensorOptions().dtype(torch::kLong)).to(dev)));  // [k, 4, h, w]
+    std::vector<torch::Tensor> rows;
+    if (cached) {
+      rows.push_back(cache->latent);
+      distinct.push_back(0);
+    }
+    if (encoded.defined()) {
+      rows.push_back(encoded);
+      distinct.insert(distinct.end(), to_encode.begin(), to_encode.end());
+    }
+    latents_of = rows.size() == 1 ? rows[0] : torch::cat(rows, 0);                  // [distinct, 4, h, w]
+    std::vector<int64_t> pick(n);
+    for (int64_t i = 0; i < n; ++i)
+      pick[i] = std::find(distinct.begin(), distinct.end(), image_of[i]) - distinct.begin();
+    ref_latents = latents_of.index_select(0, torch::tensor(pick, torch::TensorOptions().dtype(torch::kLong)).to(dev));
+    if (cache && !cached) {
+      *cache = ReferenceCache{};  // a new source: every cached row goes
+      cache->source = source.clone();
+      cache->mapped = mapped;
+      cache->latent = latents_of.slice(0, 0, 1).clone();                            // distinct[0] == 0
+    }
+  }
+
+  StageClock::Scope sc(in.clock, "reference_net");
+  if (cache && !(cache->tokens.defined() && cache->tokens.sizes() == tokens.sizes() && torch::equal(cache->tokens, tokens))) {
+    cache->tokens = tokens.clone();
+    cache->source_rows.assign(halves, {});
+  }
+  // Batch row j of hallo's pass: image image_of[j % n] with token row j % halves. Distinct pairs in first-seen order.
+  std::vector<std::pair<int64_t, int64_t>> pairs;  // (image, token row)
+  std::vector<int64_t> row_of(halves * n);
+  for (int64_t j = 0; j < halves * n; ++j) {
+    std::pair<int64_t, int64_t> p{image_of[j % n], j % halves};
+    auto it = std::find(pairs.begin(), pairs.end(), p);
+    if (it == pairs.end()) it = pairs.insert(pairs.end(), p);
+    row_of[j] = it - pairs.begin();
+  }
+  auto from_cache = [&](const std::pair<int64_t, int64_t>& p) {
+    return cache && p.first == 0 && !cache->source_rows[p.second].empty();
+  };
+  std::vector<int64_t> lat_rows, tok_rows, computed_at(pairs.size(), -1);
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    if (from_cache(pairs[k])) continue;
+    computed_at[k] = static_cast<int64_t>(lat_rows.size());
+    lat_rows.push_back(std::find(distinct.begin(), distinct.end(), pairs[k].first) - distinct.begin());
+    tok_rows.push_back(pairs[k].second);
+  }
+  std::vector<torch::Tensor> computed;
+  if (!lat_rows.empty()) {
+    const auto lopt = torch::TensorOptions().dtype(torch::kLong);
+    computed = nets.reference->write_banks(latents_of.index_select(0, torch::tensor(lat_rows, lopt).to(dev)),
+                                           torch::zeros({}, lopt.device(dev)),
+                                           tokens.index_select(0, torch::tensor(tok_rows, lopt).to(dev)));  // [P, L, C]
+  }
+  const size_t count = computed.empty() ? cache->source_rows[pairs[0].second].size() : computed.size();
+  auto piece = [&](size_t k, size_t b) {                                            // [1, L, C]
+    return computed_at[k] < 0 ? cache->source_rows[pairs[k].second][b]
+                              : computed[b].slice(0, computed_at[k], computed_at[k] + 1);
+  };
+  banks.resize(count);
+  for (size_t b = 0; b < count; ++b) {
+    std::vector<torch::Tensor> rows;
+    rows.reserve(row_of.size());
+    for (int64_t k : row_of) rows.push_back(piece(k, b));
+    banks[b] = torch::cat(rows, 0);                                                 // [halves (1+M), L, C]
+  }
+  if (cache)  // the source image's rows, for the next clips
+    for (size_t k = 0; k < pairs.size(); ++k)
+      if (pairs[k].first == 0 && computed_at[k] >= 0) {
+        auto& dst = cache->source_rows[pairs[k].second];
+        dst.clear();
+        for (size_t b = 0; b < count; ++b) dst.push_back(piece(k, b).clone());
+      }
+  return out;
+}
+
 torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwargs, const ClipInputs& in,
                            const StepCallback& on_step, ClipTrace* trace) {
   const auto dev = nets.device;
@@ -182,23 +292,8 @@ torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwarg
   auto tokens = cfg ? in.face_tokens : in.face_tokens.slice(0, 1, 2);              // [halves, T, D]
 
   // ReferenceNet once per clip on [ref, motion frames] (x2 with CFG), timestep 0, image tokens [uncond, cond] / [cond].
-  torch::Tensor ref_latents;
-  {
-    StageClock::Scope sc(in.clock, "vae_encode");
-    // hallo: ref_image_processor.preprocess (diffusers VaeImageProcessor) maps x -> 2x - 1 again when the whole
-    // reference batch is >= 0 (a bright image). One host read per clip, never per step.
-    auto ref_pixels = in.ref_pixels;                                                // [1+M, 3, H, W]
-    if (ref_pixels.min().item<double>() >= 0) ref_pixels = ref_pixels * 2 - 1;
-    ref_latents = nets.vae->encode_latents(ref_pixels);                             // [1+M, 4, h, w]
-  }
+  auto [ref_latents, banks] = reference_pass(nets, in, tokens);
   if (trace) trace->ref_latents = ref_latents;
-  std::vector<torch::Tensor> banks;
-  {
-    StageClock::Scope sc(in.clock, "reference_net");
-    banks = nets.reference->write_banks(cfg ? ref_latents.repeat({2, 1, 1, 1}) : ref_latents,
-                                        torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(dev)),
-                                        tokens);                                    // each [halves(1+M), L, C]
-  }
   if (in.zero_motion_banks) {
     const int64_t per_half = ref_latents.size(0);
     for (auto& b : banks) {

@@ -60,6 +60,20 @@ struct Networks {
 // AutoencoderKL from a diffusers config and a state dict (legacy attention names accepted).
 Vae vae_from_parts(const nlohmann::json& config, const io::StateDict& weights, const std::string& source);
 
+// What is the same in every clip of one job (run_clips keeps one per job): the source image's VAE latent and its
+// ReferenceNet bank rows. Every row of the VAE encoder and of the ReferenceNet's write pass is a function of its
+// own image (and, in the ReferenceNet, of its own token row) only, so hallo's per-clip recomputation of the
+// source image's rows gives what this cache holds. Keyed by the source pixels, the preprocessing flag and the
+// tokens it was computed from; anything else recomputes and replaces it.
+struct ReferenceCache {
+  torch::Tensor source;                  // [3, H, W] the source pixels as handed in (before preprocessing)
+  bool mapped = false;                   // preprocessing applied x -> 2x - 1 (the whole batch was >= 0)
+  torch::Tensor latent;                  // [1, 4, h, w] the source image's latent
+  torch::Tensor tokens;                  // [halves, T, D] the tokens of source_rows
+  // source_rows[t]: per bank [1, L, C], the source image with token row t; empty until a clip computed it.
+  std::vector<std::vector<torch::Tensor>> source_rows;
+};
+
 // Everything one clip needs (CFG batch layouts are built inside, [uncond, cond] as hallo does).
 // Every tensor must already be on the networks' device and dtype (Networks::place); denoise_clip checks.
 struct ClipInputs {
@@ -76,6 +90,7 @@ struct ClipInputs {
   bool zero_motion_banks = false;  // EMO's first clip: motion frames are zero maps
   torch::Tensor head_speed;        // [1, M + F] degrees/frame (EMO speed layers) or undefined
   StageClock* clock = nullptr;     // benchmarks: per-stage device time (pipeline/stage_clock.h); none: no sync
+  ReferenceCache* reference_cache = nullptr;  // per job (run_clips); none: only the clip's own duplicates are shared
 };
 
 struct ClipTrace {  // optional intermediates (golden tests)
@@ -91,6 +106,20 @@ using StepCallback = std::function<void(int step, int steps)>;  // may throw to 
 void check_placement(const Networks& nets, const ClipInputs& in);
 // The same for one tensor; `what` names it in the message.
 void check_placed(const Networks& nets, const torch::Tensor& t, const char* what);
+
+// The clip's reference latents and ReferenceNet banks, as hallo computes them: VAE-encode [source, motion frames]
+// (ref_image_processor.preprocess maps x -> 2x - 1 again when the whole batch is >= 0, a bright image), then the
+// ReferenceNet write pass (timestep 0) on those latents repeated per CFG half, batch row j = image j % (1+M) with
+// token row j % halves (`tokens` [halves, T, D] tiled with `repeat`). Each row of both networks depends on its own
+// image and token row only, so each distinct (image, token row) pair is computed once: the motion frames of
+// hallo's first clip are copies of the source (hallo encodes and runs every copy), and the source image's latent
+// and rows are the same in every clip of a job (taken from and stored in in.reference_cache when there is one).
+// Equal to hallo's batch up to the float rounding of a smaller batch (tests/e2e/test_reference_pass.cpp).
+struct ReferencePass {
+  torch::Tensor ref_latents;        // [1+M, 4, h, w]
+  std::vector<torch::Tensor> banks;  // per writer, bank order: [halves (1+M), L, C]
+};
+ReferencePass reference_pass(Networks& nets, const ClipInputs& in, const torch::Tensor& tokens);
 
 // Runs ReferenceNet once, the DDIM/CFG loop, and returns the final latents [1, 4, F, h, w].
 torch::Tensor denoise_clip(Networks& nets, const nlohmann::json& scheduler_kwargs, const ClipInputs& in,
