@@ -164,10 +164,12 @@ torch::Tensor face_tokens(Networks& nets, const torch::Tensor& face_emb) {
 }
 
 torch::Tensor face_locator_features(Networks& nets, const torch::Tensor& face_region, int64_t frames) {
-  // hallo: face_mask (1, 3, H, W) -> unsqueeze(1) -> repeat over f -> transpose(1, 2) = (1, 3, f, H, W)
+  // hallo: face_mask (1, 3, H, W) -> unsqueeze(1) -> repeat over f -> transpose(1, 2) = (1, 3, f, H, W), then the
+  // face locator's convolutions frame by frame: every frame is the same image, so one frame is computed and
+  // broadcast over the F frames (a stride-0 view; the CFG concatenation copies it once per clip).
   check_placed(nets, face_region, "face_region");
-  auto x = face_region.unsqueeze(2).expand({-1, -1, frames, -1, -1}).contiguous();
-  return nets.face_locator->forward(x);                                             // [1, C0, F, h, w]
+  auto one = nets.face_locator->forward(face_region.unsqueeze(2));                  // [1, C0, 1, h, w]
+  return one.expand({-1, -1, frames, -1, -1});                                      // [1, C0, F, h, w]
 }
 
 ReferencePass reference_pass(Networks& nets, const ClipInputs& in, const torch::Tensor& tokens) {

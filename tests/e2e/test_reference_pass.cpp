@@ -1,7 +1,8 @@
 // reference_pass (src/pipeline/networks.h): hallo VAE-encodes [source, motion frames] and runs the ReferenceNet on
 // them repeated per CFG half in every clip; emo computes each distinct (image, token row) once and keeps the source
 // image's rows for the next clips of the job. Each case is checked against hallo's full batch computed directly on
-// the tiny random-weight model, and the skipped work against the FLOPs counted for both.
+// the tiny random-weight model, and the skipped work against the FLOPs counted for both. Likewise the face locator
+// features (one frame computed, broadcast over the clip).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -180,4 +181,28 @@ TEST_F(ReferencePass, CachedSourceFollowsThePreprocessingOfEachClip) {
   expect_same(emo_pass(dark, tok, &cache), hallo_pass(dark, tok));
   auto bright = torch::cat({source, torch::rand({M, 3, size(), size()}) * 0.5 + 0.25}, 0);
   expect_same(emo_pass(bright, tok, &cache), hallo_pass(bright, tok));
+}
+
+// The face locator (per-frame convolutions) sees the same face region in every frame of hallo's repeated input:
+// emo computes one frame and broadcasts it.
+using FaceLocatorOnce = ReferencePass;
+TEST_F(FaceLocatorOnce, OneFrameBroadcastEqualsHallosRepeatedFrames) {
+  c10::InferenceMode guard;
+  torch::manual_seed(14);
+  const int64_t F = 5;
+  auto region = torch::rand({1, 3, size(), size()});
+  StageClock clock(torch::kCPU, /*count_flops=*/true);
+  torch::Tensor got, want;
+  {
+    StageClock::Scope sc(&clock, "emo");
+    got = emo::pipeline::face_locator_features(*nets_, region, F);                  // [1, C0, F, h, w]
+  }
+  {
+    StageClock::Scope sc(&clock, "hallo");
+    want = nets_->face_locator->forward(region.unsqueeze(2).repeat({1, 1, F, 1, 1}));
+  }
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-6)) << (got - want).abs().max().item<double>();
+  EXPECT_NEAR(flops(clock, "emo") * F, flops(clock, "hallo"), 1e-6 * flops(clock, "hallo"));
+  EXPECT_GT(flops(clock, "emo"), 0.0);
 }
