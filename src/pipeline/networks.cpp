@@ -180,7 +180,7 @@ ReferencePass reference_pass(Networks& nets, const ClipInputs& in, const torch::
   auto& banks = out.banks;
   const int64_t n = in.ref_pixels.size(0);                                          // 1 + M
   const auto source = in.ref_pixels[0];                                             // [3, H, W]
-  std::vector<int64_t> image_of(n, 0);  // image_of[i]: the first image equal to image i (0: the source)
+  std::vector<int64_t> image_of(n, 0);  // image_of[i]: 0 when image i equals the source, else i
   torch::Tensor latents_of;             // [distinct images, 4, h, w], row k = image distinct[k]
   std::vector<int64_t> distinct;
   ReferenceCache* cache = in.reference_cache;
