@@ -19,6 +19,8 @@ struct BenchOptions {
   double cfg_scale = 0;      // guidance scale (0 = the preset's)
   int clips = 1;             // clips per run: the synthetic voice lasts clips x frames / fps seconds
   bool count_flops = true;   // count FLOPs by shape in the first run (a warm-up run if any, else the first timed one)
+  int ops = 0;               // --ops N: per stage, the N operators with the most self time (0 = off), profiled in the
+                             // last warm-up run (the first timed run when there is no warm-up)
 };
 
 struct StageTiming {
@@ -26,6 +28,13 @@ struct StageTiming {
   std::vector<double> seconds;  // every call of the timed runs
   int calls_per_run = 0;
   double flops_per_call = 0;    // 0 when not counted
+  // Stages called once per clip, with more than one clip per run: the first clip apart from the later ones (emo's
+  // first clip VAE-encodes and runs the ReferenceNet on the source alone; later clips add the motion frames).
+  bool split_by_clip = false;
+  std::vector<double> first_clip_seconds, later_clip_seconds;
+  double first_clip_flops = 0, later_clip_flops = 0;  // per call; 0 when not counted
+  std::vector<OpStat> ops;      // --ops: the top operators of this stage in the profiled run, summed over its calls
+  int ops_calls = 0;            // calls of this stage in the profiled run
   double mean() const;
   double stddev() const;        // sample standard deviation (0 for one call)
   double tflops() const;        // achieved: flops_per_call / mean seconds (0 when not counted)
@@ -50,6 +59,8 @@ struct BenchReport {
     int64_t calls = 0;                      // in the counted run
   };
   std::vector<AttentionShape> attention_shapes;
+  int ops_top = 0;                          // --ops N (0: no operator tables)
+  std::string ops_run;                      // which run was profiled: "warm-up run 1" or "timed run 1"
   double seconds_per_frame() const;        // mean run seconds / frames_per_run
   double seconds_per_frame_stddev() const;
 };

@@ -75,12 +75,23 @@ EffectiveParams validate(const GenerateParams& params, const ModelPreset& preset
 
 // Benchmarks (`emo bench`, `emo generate --profile`): per-stage device time of the run, synchronised at stage
 // boundaries (a normal run never synchronises), optionally with the FLOPs of each stage counted by shape.
-enum class StageProfile { kOff, kTime, kTimeAndFlops };
+// kTimeFlopsAndOps also records libtorch's operators per stage (`emo bench --ops`): CPU time per operator name, on
+// the host thread that dispatched it (on CUDA that is launch time, not kernel time).
+enum class StageProfile { kOff, kTime, kTimeAndFlops, kTimeFlopsAndOps };
+
+struct OpStat {
+  std::string name;    // "aten::addmm"
+  int64_t calls = 0;
+  double self_s = 0;   // excluding the operators it called
+  double total_s = 0;  // including them
+};
 
 struct StageStats {
-  std::vector<double> seconds;  // one entry per call (e.g. one per denoising step for unet3d_step)
-  double flops = 0;             // kTimeAndFlops: summed over the calls (matmul, convolution and attention FLOPs)
+  std::vector<double> seconds;     // one entry per call (e.g. one per denoising step for unet3d_step)
+  double flops = 0;                // kTimeAndFlops: summed over the calls (matmul, convolution and attention FLOPs)
   int counted_calls = 0;
+  std::vector<double> call_flops;  // kTimeAndFlops: one entry per counted call
+  std::vector<OpStat> ops;         // kTimeFlopsAndOps: summed over the calls, most self time first
 };
 
 struct GenerateRequest {

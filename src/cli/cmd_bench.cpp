@@ -44,6 +44,11 @@ Run add_bench(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--cfg", o->opts.cfg_scale, "Guidance scale (0 = preset)")->capture_default_str();
   sub->add_option("--clips", o->opts.clips, "Clips per run (the synthetic voice lasts clips x frames / fps)")->capture_default_str();
   sub->add_flag("!--no-flops", o->opts.count_flops, "Do not count FLOPs (the first warm-up run counts them by shape)");
+  sub->add_option("--ops", o->opts.ops,
+                  "Per stage, list the N operators with the most CPU self time (libtorch's profiler, in the last "
+                  "warm-up run; 0 = off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_option("-f,--format", o->format, "md or json")->check(CLI::IsMember({"md", "json"}));
   sub->add_option("-o,--output", o->output, "Write the report to this file instead of stdout");
   add_runtime_flags(sub, o->rt);

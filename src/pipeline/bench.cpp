@@ -184,12 +184,17 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   const int warmups = o.warmup;
   const int total = warmups + o.repeat;
   compat::attention_shapes_take();  // only the counted run's shapes
-  std::map<std::string, StageStats> counted;
+  // Operators (--ops) in the last warm-up run, whose steps run warm (primitives created, memory faulted in); without
+  // warm-up in the first timed run, which the profiler then slows a little.
+  const int ops_run = o.ops > 0 ? std::max(0, warmups - 1) : -1;
+  std::map<std::string, StageStats> counted, op_profiled;
   std::map<std::string, std::vector<double>> timed;
   for (int i = 0; i < total; ++i) {
     const bool warm = i < warmups;
     if (i == warmups) reset_device_peak(rt.device);
-    req.profile = (i == 0 && o.count_flops) ? StageProfile::kTimeAndFlops : StageProfile::kTime;
+    req.profile = i == ops_run                  ? StageProfile::kTimeFlopsAndOps
+                  : (i == 0 && o.count_flops) ? StageProfile::kTimeAndFlops
+                                              : StageProfile::kTime;
     // Every run is a new job (new files: generate caches the analysis of a portrait and a voice it has seen).
     // Exactly `clips` clips: the video is as long as the voice (frames = seconds x fps).
     req.image = (scratch.path / ("portrait_" + std::to_string(i) + ".png")).string();
@@ -197,7 +202,8 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
     write_portrait(req.image, r.size);
     write_voice(req.audio, static_cast<double>(o.clips * r.frames) / eff.fps);
     auto res = pipeline->generate(req);
-    if (req.profile == StageProfile::kTimeAndFlops) {
+    if (i == ops_run) op_profiled = res.stages;
+    if (i == 0 && req.profile != StageProfile::kTime) {
       counted = res.stages;
       for (const auto& a : compat::attention_shapes_take())
         r.attention_shapes.push_back({dims(a.q), dims(a.k), a.dtype, a.kernel, a.calls});
@@ -210,6 +216,10 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
     if (progress) progress(Progress{warm ? "warm-up run" : "timed run", i + 1, total, 0, 0, 0});
   }
   r.runs = o.repeat;
+  if (ops_run >= 0) {
+    r.ops_top = o.ops;
+    r.ops_run = ops_run < warmups ? "warm-up run " + std::to_string(ops_run + 1) : "timed run 1";
+  }
   r.peak_rss_mib = peak_rss_mib();
   r.peak_device_mib = device_peak_mib(rt.device);
   // Stages in the order generate runs them.
@@ -226,6 +236,22 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
     if (c != counted.end() && c->second.counted_calls > 0) {
       t.flops_per_call = c->second.flops / c->second.counted_calls;
       r.flops_per_run += c->second.flops;
+    }
+    if (o.clips > 1 && t.calls_per_run == o.clips) {
+      t.split_by_clip = true;
+      for (size_t k = 0; k < t.seconds.size(); ++k)
+        (k % o.clips == 0 ? t.first_clip_seconds : t.later_clip_seconds).push_back(t.seconds[k]);
+      if (c != counted.end() && c->second.call_flops.size() == static_cast<size_t>(o.clips)) {
+        const auto& f = c->second.call_flops;
+        t.first_clip_flops = f[0];
+        t.later_clip_flops = mean_of(std::vector<double>(f.begin() + 1, f.end()));
+      }
+    }
+    auto p = op_profiled.find(name);
+    if (p != op_profiled.end()) {
+      t.ops_calls = static_cast<int>(p->second.seconds.size());
+      const auto& ops = p->second.ops;
+      t.ops.assign(ops.begin(), ops.begin() + std::min<size_t>(ops.size(), static_cast<size_t>(o.ops)));
     }
     r.stages.push_back(std::move(t));
   };
@@ -249,6 +275,19 @@ std::string bench_markdown(const BenchReport& r) {
   std::snprintf(buf, sizeof buf, "| load | 1 | %.3f | | | | |\n", r.load_seconds);
   s += buf;
   for (const auto& st : r.stages) {
+    if (st.split_by_clip) {  // one row for the first clip, one for the later ones: their work differs
+      const std::string later = r.clips == 2 ? "clip 2" : "clips 2-" + std::to_string(r.clips);
+      for (int part = 0; part < 2; ++part) {
+        const auto& v = part == 0 ? st.first_clip_seconds : st.later_clip_seconds;
+        const double f = part == 0 ? st.first_clip_flops : st.later_clip_flops, m = mean_of(v);
+        const int calls = part == 0 ? 1 : r.clips - 1;
+        std::snprintf(buf, sizeof buf, "| %s, %s | %d | %.4f | %.4f | %.3f | %.4g | %.3f |\n", st.stage.c_str(),
+                      part == 0 ? "clip 1" : later.c_str(), calls, m, stddev_of(v), m * calls, f / 1e9,
+                      m > 0 ? f / m / 1e12 : 0.0);
+        s += buf;
+      }
+      continue;
+    }
     std::snprintf(buf, sizeof buf, "| %s | %d | %.4f | %.4f | %.3f | %.4g | %.3f |\n", st.stage.c_str(), st.calls_per_run,
                   st.mean(), st.stddev(), st.mean() * st.calls_per_run, st.flops_per_call / 1e9, st.tflops());
     s += buf;
@@ -271,6 +310,24 @@ std::string bench_markdown(const BenchReport& r) {
     for (const auto& a : r.attention_shapes)
       s += "| " + a.q + " | " + a.k + " | " + a.dtype + " | " + a.kernel + " | " + std::to_string(a.calls) + " |\n";
   }
+  if (r.ops_top > 0) {
+    s += "\noperators (libtorch's profiler, " + r.ops_run + "; CPU time on the dispatching thread, summed over the "
+         "stage's calls in that run; self excludes the operators it called)\n";
+    for (const auto& st : r.stages) {
+      if (st.ops.empty()) continue;
+      double self = 0;
+      for (const auto& op : st.ops) self += op.self_s;
+      std::snprintf(buf, sizeof buf, "\n%s (%d call(s)): top %zu operators by self time\n\n", st.stage.c_str(),
+                    st.ops_calls, st.ops.size());
+      s += buf;
+      s += "| operator | calls | self (s) | total (s) |\n| --- | ---: | ---: | ---: |\n";
+      for (const auto& op : st.ops) {
+        std::snprintf(buf, sizeof buf, "| %s | %lld | %.4f | %.4f |\n", op.name.c_str(), static_cast<long long>(op.calls),
+                      op.self_s, op.total_s);
+        s += buf;
+      }
+    }
+  }
   return s;
 }
 
@@ -288,10 +345,25 @@ std::string bench_json(const BenchReport& r) {
   for (const auto& a : r.attention_shapes)
     j["attention_shapes"].push_back({{"q", a.q}, {"k", a.k}, {"dtype", a.dtype}, {"kernel", a.kernel}, {"calls", a.calls}});
   j["stages"] = nlohmann::json::array();
-  for (const auto& st : r.stages)
-    j["stages"].push_back({{"stage", st.stage}, {"calls_per_run", st.calls_per_run}, {"mean_s", st.mean()},
-                           {"stddev_s", st.stddev()}, {"per_run_s", st.mean() * st.calls_per_run},
-                           {"flops_per_call", st.flops_per_call}, {"tflops", st.tflops()}, {"runs", st.seconds}});
+  if (r.ops_top > 0) j["ops_run"] = r.ops_run;
+  for (const auto& st : r.stages) {
+    nlohmann::json e = {{"stage", st.stage}, {"calls_per_run", st.calls_per_run}, {"mean_s", st.mean()},
+                        {"stddev_s", st.stddev()}, {"per_run_s", st.mean() * st.calls_per_run},
+                        {"flops_per_call", st.flops_per_call}, {"tflops", st.tflops()}, {"runs", st.seconds}};
+    if (st.split_by_clip) {
+      e["first_clip"] = {{"mean_s", mean_of(st.first_clip_seconds)}, {"flops_per_call", st.first_clip_flops},
+                         {"runs", st.first_clip_seconds}};
+      e["later_clips"] = {{"mean_s", mean_of(st.later_clip_seconds)}, {"flops_per_call", st.later_clip_flops},
+                          {"runs", st.later_clip_seconds}};
+    }
+    if (!st.ops.empty()) {
+      e["ops_calls"] = st.ops_calls;
+      e["ops"] = nlohmann::json::array();
+      for (const auto& op : st.ops)
+        e["ops"].push_back({{"name", op.name}, {"calls", op.calls}, {"self_s", op.self_s}, {"total_s", op.total_s}});
+    }
+    j["stages"].push_back(std::move(e));
+  }
   return j.dump(2);
 }
 

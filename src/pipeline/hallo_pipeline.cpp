@@ -31,6 +31,8 @@
 #include "pipeline/sidecar.h"
 #include "pipeline/stage_clock.h"
 
+#include <algorithm>
+
 namespace fs = std::filesystem;
 
 namespace emo {
@@ -152,7 +154,8 @@ class HalloPipeline final : public Pipeline {
 
     std::unique_ptr<pipeline::StageClock> clock;
     if (req.profile != StageProfile::kOff)
-      clock = std::make_unique<pipeline::StageClock>(device_, req.profile == StageProfile::kTimeAndFlops);
+      clock = std::make_unique<pipeline::StageClock>(device_, req.profile >= StageProfile::kTimeAndFlops,
+                                                     req.profile == StageProfile::kTimeFlopsAndOps);
     auto t0 = Clock::now();
     report("portrait", 0, 1);
     const bool crop = p.crop || p.paste_back;  // --paste-back pastes a square crop back
@@ -286,7 +289,12 @@ class HalloPipeline final : public Pipeline {
     res.seconds_of_video = static_cast<double>(written) / fps;
     res.elapsed_s = seconds_since(t_start);
     if (clock)
-      for (const auto& [name, st] : clock->stages()) res.stages[name] = StageStats{st.seconds, st.flops, st.counted_calls};
+      for (const auto& [name, st] : clock->stages()) {
+        auto& out = res.stages[name];
+        out = StageStats{st.seconds, st.flops, st.counted_calls, st.call_flops, {}};
+        for (const auto& [op, t] : st.ops) out.ops.push_back(OpStat{op, t.calls, t.self_s, t.total_s});
+        std::sort(out.ops.begin(), out.ops.end(), [](const OpStat& a, const OpStat& b) { return a.self_s > b.self_s; });
+      }
     std::unique_ptr<util::AtomicFile> sidecar_file;
     if (p.write_sidecar) {
       nlohmann::json side = params_json;

@@ -16,13 +16,21 @@ namespace emo::pipeline {
 
 class StageClock {
  public:
+  struct Op {
+    int64_t calls = 0;
+    double self_s = 0, total_s = 0;
+  };
   struct Stage {
-    std::vector<double> seconds;  // one entry per call
-    double flops = 0;             // summed over the counted calls
+    std::vector<double> seconds;     // one entry per call
+    double flops = 0;                // summed over the counted calls
     int counted_calls = 0;
+    std::vector<double> call_flops;  // one entry per counted call
+    std::map<std::string, Op> ops;   // with record_ops: by operator name, summed over the calls
   };
 
-  explicit StageClock(c10::Device device, bool count_flops = false);
+  // count_flops: each outermost scope runs under libtorch's profiler and counts its FLOPs; record_ops: the same
+  // profile also sums each operator's self and total CPU time (implies the profiler).
+  explicit StageClock(c10::Device device, bool count_flops = false, bool record_ops = false);
   ~StageClock();
 
   // Starts counting FLOPs for the outermost scopes from now on (bench: one warm-up run) or stops.
@@ -49,6 +57,7 @@ class StageClock {
   void sync() const;
   c10::Device device_;
   bool count_flops_ = false;
+  bool record_ops_ = false;
   std::map<std::string, Stage> stages_;
   std::vector<double> child_s_;  // per open scope: time spent in the scopes nested inside it
 };

@@ -37,10 +37,67 @@ TEST(Bench, TinyModelReportsEveryStageAsJson) {
   EXPECT_TRUE(j.at("peak_device_mib").is_null());
   EXPECT_EQ(j.at("attention"), "math");
   EXPECT_EQ(j.at("vae_layout"), "nchw");  // --vae-layout auto, resolved as the pipeline resolves it
+
+  // Stages called once per clip are also reported per clip: emo's first clip encodes the source alone (its motion
+  // frames are copies of it), a later clip adds the motion frames, so the two must not be averaged together.
+  for (const char* name : {"vae_encode", "reference_net", "audio_proj", "vae_decode"}) {
+    const auto& s = by_name[name];
+    ASSERT_TRUE(s.contains("first_clip") && s.contains("later_clips")) << name;
+    EXPECT_EQ(s.at("first_clip").at("runs").size(), 2u) << name;   // clip 1 of each timed run
+    EXPECT_EQ(s.at("later_clips").at("runs").size(), 2u) << name;  // clip 2 of each timed run
+    EXPECT_EQ(s.at("first_clip").at("runs")[1], s.at("runs")[2]) << name;  // run 2's first call
+  }
+  EXPECT_GT(by_name["reference_net"].at("later_clips").at("flops_per_call").get<double>(),
+            1.5 * by_name["reference_net"].at("first_clip").at("flops_per_call").get<double>());
+  EXPECT_GT(by_name["vae_encode"].at("later_clips").at("flops_per_call").get<double>(),
+            1.5 * by_name["vae_encode"].at("first_clip").at("flops_per_call").get<double>());
+  EXPECT_FALSE(by_name["unet3d_step"].contains("first_clip"));  // 2 steps per clip: not a per-clip stage
+  EXPECT_FALSE(by_name["unet3d_step"].contains("ops"));         // no --ops, no operator table
+  EXPECT_FALSE(j.contains("ops_run"));
+}
+
+// --ops N: libtorch's operators per stage with self and total time, from the last warm-up run.
+TEST(Bench, OpsListTheOperatorsOfEachStageWithSelfAndTotalTime) {
+  auto r = emo::test::run_cli("-q bench --tiny -r 1 -w 2 --steps 2 --ops 400 -f json --no-flops");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(j.at("ops_run"), "warm-up run 2");
+  std::map<std::string, nlohmann::json> unet_ops;
+  for (const auto& s : j.at("stages")) {
+    if (s.at("stage") != "unet3d_step") continue;
+    EXPECT_EQ(s.at("ops_calls"), 2);  // both steps of the profiled run
+    double prev = 1e30;
+    for (const auto& op : s.at("ops")) {
+      unet_ops[op.at("name")] = op;
+      const double self = op.at("self_s"), total = op.at("total_s");
+      EXPECT_GE(self, 0.0) << op.dump();
+      EXPECT_LE(self, total + 1e-9) << op.dump();
+      EXPECT_LE(self, prev) << "not sorted by self time: " << op.dump();
+      prev = self;
+    }
+  }
+  ASSERT_FALSE(unet_ops.empty());
+  // Nesting: aten::linear only dispatches aten::addmm / aten::matmul, so nearly all of its time is its children's.
+  ASSERT_TRUE(unet_ops.count("aten::linear") && unet_ops.count("aten::addmm"));
+  EXPECT_LT(unet_ops["aten::linear"].at("self_s").get<double>(), 0.5 * unet_ops["aten::linear"].at("total_s").get<double>());
+  EXPECT_GT(unet_ops["aten::addmm"].at("self_s").get<double>(), 0.5 * unet_ops["aten::addmm"].at("total_s").get<double>());
+  EXPECT_GE(unet_ops["aten::linear"].at("total_s").get<double>(), unet_ops["aten::addmm"].at("total_s").get<double>() * 0.99);
+
+  // The markdown report prints one table per stage, at most N rows each.
+  auto md = emo::test::run_cli("-q bench --tiny -r 1 -w 0 --steps 1 --ops 3 --no-flops");
+  ASSERT_EQ(md.code, 0) << md.output;
+  EXPECT_NE(md.output.find("operators (libtorch's profiler, timed run 1;"), std::string::npos) << md.output;
+  const auto at = md.output.find("unet3d_step (1 call(s)): top 3 operators by self time");
+  ASSERT_NE(at, std::string::npos) << md.output;
+  const auto table = md.output.substr(at, md.output.find("\n\n", md.output.find("| --- |", at)) - at);
+  size_t rows = 0;
+  for (auto p = table.find("\n| "); p != std::string::npos; p = table.find("\n| ", p + 1)) ++rows;
+  EXPECT_EQ(rows, 2u + 3u) << table;  // header, rule, 3 operators
 }
 
 TEST(Bench, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(emo::test::run_cli("bench --tiny -r 0").code, 2);
+  EXPECT_EQ(emo::test::run_cli("bench --tiny --ops -1").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --clips 0").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --size 100").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny -f xml").code, 2);
