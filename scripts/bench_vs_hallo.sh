@@ -3,6 +3,7 @@
 #
 #   scripts/bench_vs_hallo.sh [--device cpu|cuda] [--dtype fp32|fp16|bf16] [--threads N] [--size 512] [--frames 16]
 #                             [--steps 40] [--cfg 3.5] [--runs 1] [--warmup 0] [--rounds 1] [--model DIR] [--out DIR]
+#                             [--ops N]
 #
 # emo side: `build/emo bench` (the generate path itself) on DIR, a model folder in Hallo's layout; by default a
 #   full-size random-weight one written once by `emo make-test-model --full-size` (about 5 GB, build/bench-model).
@@ -15,11 +16,15 @@
 #   torch as emo's .venv).
 # --rounds N alternates the two sides N times (emo, Hallo, emo, Hallo, ...) and reports each row's median over the
 #   rounds, so that a machine whose speed drifts over minutes does not favour whichever side ran first.
+# --ops N: libtorch's operators of one UNet3D CFG step on both sides, by CPU self time, as a second table
+#   operator | emo | Hallo (the N largest of each side). Hallo: torch.profiler around its last denoising call of the
+#   last round. emo: one more `bench --ops` run after the rounds, untimed, whose last UNet call is a clip's second
+#   step at least (a clip's first step runs 3-4 s slower under libtorch's profiler at 256² on the CPU).
 # Output: a table stage | emo | Hallo | Hallo/emo (>1: emo is faster), and every JSON report under --out
-#   (emo-R.json, hallo-R.json per round R).
+#   (emo-R.json, hallo-R.json per round R; with --ops also hallo-ops.json).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-device=cpu dtype=fp32 threads=2 size=512 frames=16 steps=40 cfg=3.5 runs=1 warmup=0 rounds=1
+device=cpu dtype=fp32 threads=2 size=512 frames=16 steps=40 cfg=3.5 runs=1 warmup=0 rounds=1 ops=0
 model="$here/build/bench-model" out="$here/build/bench-vs-hallo"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,7 +40,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --model) model="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --ops) ops="$2"; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench_vs_hallo.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,16 +75,26 @@ if ! "$venv/bin/python" -c 'import diffusers, torch' 2>/dev/null; then
 fi
 
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer (got '$rounds')"
+[[ "$ops" =~ ^[0-9]+$ ]] || die "--ops must be a non-negative integer (got '$ops')"
+rm -f "$out/hallo-ops.json"
 for ((r = 1; r <= rounds; r++)); do
+  hallo_ops=()
+  [ "$ops" -gt 0 ] && [ "$r" -eq "$rounds" ] && hallo_ops=(--ops "$ops" --ops-out "$out/hallo-ops.json")
   echo "==> round $r/$rounds, emo: $device $dtype, $threads threads, ${size}x$size, $frames frames, $steps steps, cfg $cfg"
   "$emo" -t "$threads" -q bench -m "$model" --device "$device" --dtype "$dtype" --size "$size" --frames "$frames" \
     --steps "$steps" --cfg "$cfg" --clips 2 -w "$warmup" -r "$runs" -f json -o "$out/emo-$r.json"
   echo "==> round $r/$rounds, Hallo: the same"
   HALLO_ROOT="$hallo_root" "$venv/bin/python" "$here/scripts/bench/hallo_side.py" --bench "$bench_py" --weights "$model" \
+    "${hallo_ops[@]}" \
     --carry none --device "$device" --dtype "$dtype" --threads "$threads" --size "$size" --frames "$frames" \
     --steps "$steps" --cfg "$cfg" --clips "$runs" --warmup "$warmup" --json-out "$out/hallo-$r.json" > "$out/hallo-$r.log" 2>&1 \
     || { tail -20 "$out/hallo-$r.log" >&2; die "Hallo's side failed (log: $out/hallo-$r.log)"; }
 done
+if [ "$ops" -gt 0 ]; then
+  echo "==> emo's operator profile (one untimed run, $((steps > 2 ? steps : 2)) steps per clip)"
+  "$emo" -t "$threads" -q bench -m "$model" --device "$device" --dtype "$dtype" --size "$size" --frames "$frames" \
+    --steps "$((steps > 2 ? steps : 2))" --cfg "$cfg" --clips 1 -w 1 -r 1 --no-flops --ops "$ops" -f json -o "$out/emo-ops.json"
+fi
 
 python3 - "$out" "$rounds" <<'PY'
 import json, statistics, sys
@@ -149,4 +165,21 @@ if dev_e and dev_h:
     print(f"peak device memory: emo {max(dev_e)/1024:.2f} GiB, Hallo {max(dev_h):.2f} GiB")
 print(f"load: emo " + ", ".join(f"{x['load_s']:.1f}" for x in E) + " s (Hallo side: random-weight construction + load, "
       + ", ".join(f"{x.get('build_seconds', 0):.1f}" for x in H) + " s, not comparable)")
+import os
+ops_file = f"{out}/hallo-ops.json"
+emo_ops_file = f"{out}/emo-ops.json"
+if os.path.exists(ops_file) and os.path.exists(emo_ops_file):
+    EO = json.load(open(emo_ops_file))
+    eu = {s["stage"]: s for s in EO["stages"]}["unet3d_step"]
+    hu = json.load(open(ops_file))["unet3d_step"]
+    em = {o["name"]: o["self_s"] for o in eu["ops"]}
+    hm = {o["name"]: o["self_s"] / hu["calls"] for o in hu["ops"]}
+    names = sorted(set(em) | set(hm), key=lambda n: -max(em.get(n, 0), hm.get(n, 0)))
+    print(f"\noperators of one UNet3D CFG step by CPU self time (s; emo: step {EO['steps']} of {EO['steps']} of its "
+          f"profiled clip, Hallo: its last denoising call; '-': not among that side's top {len(eu['ops'])})\n")
+    print("| operator | emo | Hallo |\n| --- | ---: | ---: |")
+    for n in names:
+        fmt = lambda m: f"{m[n]:.3f}" if n in m else "-"
+        print(f"| {n} | {fmt(em)} | {fmt(hm)} |")
+    print(f"| sum of the rows | {sum(em.values()):.3f} | {sum(hm.values()):.3f} |")
 PY

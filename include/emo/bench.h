@@ -19,8 +19,8 @@ struct BenchOptions {
   double cfg_scale = 0;      // guidance scale (0 = the preset's)
   int clips = 1;             // clips per run: the synthetic voice lasts clips x frames / fps seconds
   bool count_flops = true;   // count FLOPs by shape in the first run (a warm-up run if any, else the first timed one)
-  int ops = 0;               // --ops N: per stage, the N operators with the most self time (0 = off), profiled in the
-                             // last warm-up run (the first timed run when there is no warm-up)
+  int ops = 0;               // --ops N: per stage, the N operators with the most self time in the stage's last call
+                             // (0 = off), profiled in the last warm-up run (the first timed run without warm-up)
 };
 
 struct StageTiming {
@@ -33,8 +33,7 @@ struct StageTiming {
   bool split_by_clip = false;
   std::vector<double> first_clip_seconds, later_clip_seconds;
   double first_clip_flops = 0, later_clip_flops = 0;  // per call; 0 when not counted
-  std::vector<OpStat> ops;      // --ops: the top operators of this stage in the profiled run, summed over its calls
-  int ops_calls = 0;            // calls of this stage in the profiled run
+  std::vector<OpStat> ops;      // --ops: the top operators of this stage's last call in the profiled run
   double mean() const;
   double stddev() const;        // sample standard deviation (0 for one call)
   double tflops() const;        // achieved: flops_per_call / mean seconds (0 when not counted)

@@ -75,8 +75,8 @@ EffectiveParams validate(const GenerateParams& params, const ModelPreset& preset
 
 // Benchmarks (`emo bench`, `emo generate --profile`): per-stage device time of the run, synchronised at stage
 // boundaries (a normal run never synchronises), optionally with the FLOPs of each stage counted by shape.
-// kTimeFlopsAndOps also records libtorch's operators per stage (`emo bench --ops`): CPU time per operator name, on
-// the host thread that dispatched it (on CUDA that is launch time, not kernel time).
+// kTimeFlopsAndOps also records libtorch's operators of each stage's last call (`emo bench --ops`): CPU time per
+// operator name, on the host thread that dispatched it (on CUDA that is launch time, not kernel time).
 enum class StageProfile { kOff, kTime, kTimeAndFlops, kTimeFlopsAndOps };
 
 struct OpStat {
@@ -91,7 +91,7 @@ struct StageStats {
   double flops = 0;                // kTimeAndFlops: summed over the calls (matmul, convolution and attention FLOPs)
   int counted_calls = 0;
   std::vector<double> call_flops;  // kTimeAndFlops: one entry per counted call
-  std::vector<OpStat> ops;         // kTimeFlopsAndOps: summed over the calls, most self time first
+  std::vector<OpStat> ops;         // kTimeFlopsAndOps: the last call's, most self time first
 };
 
 struct GenerateRequest {

@@ -6,7 +6,11 @@ hallo/net.pth (reference_unet., denoising_unet., face_locator., imageproj., audi
 Every module is loaded strictly (missing or unexpected keys fail the run), which also proves that the folder emo
 wrote is one Hallo's code loads.
 
-usage: hallo_side.py --bench PATH/hallo_bench.py --weights MODEL_DIR [hallo_bench.py flags...]
+usage: hallo_side.py --bench PATH/hallo_bench.py --weights MODEL_DIR [--ops N --ops-out FILE] [hallo_bench.py flags...]
+
+--ops N: the denoising UNet's last call (a warm one: it follows the warm-up clip and the earlier steps) runs under
+torch.profiler; its N operators with the most CPU self time go to FILE as JSON, in the layout of `emo bench --ops`
+({"unet3d_step": {"calls": 1, "ops": [{"name", "calls", "self_s", "total_s"}]}}).
 """
 import argparse
 import importlib.util
@@ -32,7 +36,17 @@ def main():
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--bench", required=True)
     ap.add_argument("--weights", required=True)
+    ap.add_argument("--ops", type=int, default=0)
+    ap.add_argument("--ops-out")
     args, rest = ap.parse_known_args()
+    if args.ops > 0 and not args.ops_out:
+        raise SystemExit("hallo_side: --ops needs --ops-out FILE")
+    # hallo_bench's own flags that fix how many times the denoising UNet runs (its defaults when not given)
+    loop = argparse.ArgumentParser(add_help=False)
+    loop.add_argument("--steps", type=int, default=40)
+    loop.add_argument("--clips", type=int, default=1)
+    loop.add_argument("--warmup", type=int, default=0)
+    counts, _ = loop.parse_known_args(rest)
 
     spec = importlib.util.spec_from_file_location("hallo_bench", args.bench)
     hb = importlib.util.module_from_spec(spec)
@@ -67,7 +81,37 @@ def main():
         return module
 
     hb.random_init_ = load_instead
+    if args.ops > 0:
+        install_timers = hb.install_timers
+        last = (counts.warmup + counts.clips) * counts.steps
+        seen = {"n": 0}
+
+        def install_op_profile(ns, pipeline, mods, timer):
+            import json
+            import torch
+            unet = mods["denoising_unet"]
+            forward = unet.forward
+
+            def profiled(*a, **k):
+                seen["n"] += 1
+                if seen["n"] != last:
+                    return forward(*a, **k)
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                    out = forward(*a, **k)
+                ev = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:args.ops]
+                ops = [{"name": e.key, "calls": e.count, "self_s": e.self_cpu_time_total * 1e-6,
+                        "total_s": e.cpu_time_total * 1e-6} for e in ev]
+                with open(args.ops_out, "w") as f:
+                    json.dump({"unet3d_step": {"calls": 1, "ops": ops}}, f, indent=1)
+                return out
+
+            unet.forward = profiled  # the stage timer wraps this: the profiled call is timed as it ran
+            install_timers(ns, pipeline, mods, timer)
+
+        hb.install_timers = install_op_profile
     res = hb.main(rest)
+    if args.ops > 0 and seen["n"] < last:
+        raise SystemExit(f"hallo_side: the denoising UNet ran {seen['n']} times, not {last}: no operator profile")
     if calls["n"] != len(parts):
         raise SystemExit(f"hallo_side: loaded {calls['n']} of {len(parts)} modules: hallo_bench changed its order")
     return res

@@ -249,7 +249,6 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
     }
     auto p = op_profiled.find(name);
     if (p != op_profiled.end()) {
-      t.ops_calls = static_cast<int>(p->second.seconds.size());
       const auto& ops = p->second.ops;
       t.ops.assign(ops.begin(), ops.begin() + std::min<size_t>(ops.size(), static_cast<size_t>(o.ops)));
     }
@@ -311,14 +310,13 @@ std::string bench_markdown(const BenchReport& r) {
       s += "| " + a.q + " | " + a.k + " | " + a.dtype + " | " + a.kernel + " | " + std::to_string(a.calls) + " |\n";
   }
   if (r.ops_top > 0) {
-    s += "\noperators (libtorch's profiler, " + r.ops_run + "; CPU time on the dispatching thread, summed over the "
-         "stage's calls in that run; self excludes the operators it called)\n";
+    s += "\noperators of each stage's last call in " + r.ops_run + " (libtorch's profiler; CPU time on the "
+         "dispatching thread; self excludes the operators it called)\n";
     for (const auto& st : r.stages) {
       if (st.ops.empty()) continue;
       double self = 0;
       for (const auto& op : st.ops) self += op.self_s;
-      std::snprintf(buf, sizeof buf, "\n%s (%d call(s)): top %zu operators by self time\n\n", st.stage.c_str(),
-                    st.ops_calls, st.ops.size());
+      std::snprintf(buf, sizeof buf, "\n%s: top %zu operators by self time\n\n", st.stage.c_str(), st.ops.size());
       s += buf;
       s += "| operator | calls | self (s) | total (s) |\n| --- | ---: | ---: | ---: |\n";
       for (const auto& op : st.ops) {
@@ -357,7 +355,6 @@ std::string bench_json(const BenchReport& r) {
                           {"runs", st.later_clip_seconds}};
     }
     if (!st.ops.empty()) {
-      e["ops_calls"] = st.ops_calls;
       e["ops"] = nlohmann::json::array();
       for (const auto& op : st.ops)
         e["ops"].push_back({{"name", op.name}, {"calls", op.calls}, {"self_s", op.self_s}, {"total_s", op.total_s}});

@@ -25,11 +25,11 @@ class StageClock {
     double flops = 0;                // summed over the counted calls
     int counted_calls = 0;
     std::vector<double> call_flops;  // one entry per counted call
-    std::map<std::string, Op> ops;   // with record_ops: by operator name, summed over the calls
+    std::map<std::string, Op> ops;   // with record_ops: by operator name, of the stage's last call
   };
 
   // count_flops: each outermost scope runs under libtorch's profiler and counts its FLOPs; record_ops: the same
-  // profile also sums each operator's self and total CPU time (implies the profiler).
+  // profile also keeps each operator's self and total CPU time in the stage's last call (implies the profiler).
   explicit StageClock(c10::Device device, bool count_flops = false, bool record_ops = false);
   ~StageClock();
 
