@@ -45,8 +45,8 @@ Run add_bench(CLI::App& app, GlobalOptions& g) {
   sub->add_option("--clips", o->opts.clips, "Clips per run (the synthetic voice lasts clips x frames / fps)")->capture_default_str();
   sub->add_flag("!--no-flops", o->opts.count_flops, "Do not count FLOPs (the first warm-up run counts them by shape)");
   sub->add_option("--ops", o->opts.ops,
-                  "Per stage, list the N operators with the most CPU self time (libtorch's profiler, in the last "
-                  "warm-up run; 0 = off)")
+                  "Per stage, list the N operators with the most CPU self time in its last call (libtorch's "
+                  "profiler, in the last warm-up run; use --steps 2+ for a warm UNet step; 0 = off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option("-f,--format", o->format, "md or json")->check(CLI::IsMember({"md", "json"}));
