@@ -314,8 +314,6 @@ std::string bench_markdown(const BenchReport& r) {
          "dispatching thread; self excludes the operators it called)\n";
     for (const auto& st : r.stages) {
       if (st.ops.empty()) continue;
-      double self = 0;
-      for (const auto& op : st.ops) self += op.self_s;
       std::snprintf(buf, sizeof buf, "\n%s: top %zu operators by self time\n\n", st.stage.c_str(), st.ops.size());
       s += buf;
       s += "| operator | calls | self (s) | total (s) |\n| --- | ---: | ---: | ---: |\n";
