@@ -41,6 +41,7 @@ struct StageTiming {
 
 struct BenchReport {
   std::string model_dir, device, device_name, dtype, torch_version, attention, host_memory;  // attention: "sdpa" or "math"
+  std::string cpu_linear;  // "onednn" or "aten": what the CPU's fp32 linear layers run
   std::string sampler;
   std::string vae_layout;  // "nhwc" or "nchw", as --vae-layout resolved
   int threads = 0, frames = 0, size = 0, steps = 0, clips = 0, runs = 0;

@@ -29,9 +29,33 @@ const char* effective_attention();
 // The math path is computed in slices that bound the materialised score matrix (~256 MiB).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale = -1.0);
 
-// Benchmarks: attention FLOPs (2 x multiply-accumulate of q k^T and p v) counted by shape while counting is on.
+// Under kAuto on the CPU, attention() takes the reference formula instead of the fused kernel when each head's
+// score matrix is small (Lq * Lk <= 128: the temporal attentions over up to 10 frames plus the motion frames),
+// where libtorch's flash kernel spends more time setting up its blocks than computing (2-6x slower at
+// [2048, 8, 4..6, 40], docs/performance.md). True when (q, k) take that path.
+bool small_attention_uses_math(const torch::Tensor& q, const torch::Tensor& k);
+
+// Which kernel runs the linear layers of fp32 models on the CPU (set once at load time).
+enum class CpuLinear {
+  kAuto,  // oneDNN's matmul (mkldnn::_linear_pointwise) when libtorch has it, else kAten
+  kAten,  // torch::linear (the BLAS libtorch was built with: MKL's sgemm in PyPI's x86 wheels)
+};
+void set_cpu_linear(CpuLinear k);
+// What linear() runs now on a CPU fp32 input: "onednn" or "aten".
+const char* effective_cpu_linear();
+
+// torch.nn.functional.linear: x [..., in], w [out, in], b [out] or undefined -> [..., out].
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// gelu(linear(x, w, b)) (erf form); on the oneDNN path the gelu is fused into the matmul's epilogue.
+torch::Tensor linear_gelu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// diffusers' GEGLU: h, gate = linear(x, w, b).chunk(2, -1); h * gelu(gate). w [2n, in]. On the oneDNN path the
+// two halves are two matmuls (the gate's with its gelu fused) and no [..., 2n] intermediate is materialised.
+torch::Tensor linear_geglu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+
+// Benchmarks: the FLOPs the profiler cannot see, counted by shape while counting is on: attention (2 x
+// multiply-accumulate of q k^T and p v) and the oneDNN linear layers (2 x M x in x out).
 // Returns the count so far, zeroes it and switches counting on or off.
-uint64_t attention_flops_reset(bool counting);
+uint64_t kernel_flops_reset(bool counting);
 
 // Benchmarks: while counting is on, every attention call's shape and the kernel it gets: for sdpa, libtorch's own
 // choice for those inputs (at::_fused_sdp_choice: "flash_attention", "efficient_attention", "cudnn_attention" or

@@ -21,6 +21,8 @@ struct RuntimeOptions {
   int threads = 0;              // 0 = all cores
   std::string attention = "auto";  // "auto": fused scaled_dot_product_attention on libtorch >= 2.0, math before;
                                    // "math": always softmax(q k^T * scale) v (for parity checks)
+  std::string cpu_linear = "auto";  // fp32 linear layers on the CPU: "auto" (oneDNN's matmul when libtorch has it,
+                                    // measured faster than the BLAS sgemm) or "aten" (torch::linear)
   std::string vae_layout = "auto";  // VAE activations: "auto" (= NCHW: NHWC measured no faster for emo's VAE on
                                     // the CPU, unmeasured on CUDA), "nhwc" or "nchw"
   bool cudnn_benchmark = true;  // CUDA: cuDNN times its convolution algorithms per shape once and keeps the

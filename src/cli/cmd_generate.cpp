@@ -52,6 +52,10 @@ void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {
                   "auto (fused scaled_dot_product_attention with libtorch >= 2.0) or math (reference formula)")
       ->check(CLI::IsMember({"auto", "math"}))
       ->capture_default_str();
+  sub->add_option("--cpu-linear", rt.cpu_linear,
+                  "fp32 linear layers on the CPU: auto (oneDNN's matmul when libtorch has it, with GEGLU's gelu fused) or aten (torch::linear, the BLAS)")
+      ->check(CLI::IsMember({"auto", "aten"}))
+      ->capture_default_str();
   sub->add_flag_function(
       "--no-cudnn-benchmark", [&rt](std::int64_t) { rt.cudnn_benchmark = false; },
       "CUDA: keep cuDNN's default convolution algorithms (default: autotune per shape once; reproducible to the last bit without it)");

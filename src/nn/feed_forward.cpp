@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "emo/compat.h"
+
 namespace emo::nn {
 
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
@@ -9,9 +11,7 @@ GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) {
 }
 
 torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
-  auto h = proj->forward(x);      // [B, L, 2*inner]
-  auto parts = h.chunk(2, -1);    // x, gate
-  return parts[0] * torch::gelu(parts[1]);
+  return compat::linear_geglu(x, proj->weight, proj->bias);  // [B, L, inner] = h * gelu(gate)
 }
 
 FeedForwardImpl::FeedForwardImpl(const FeedForwardConfig& c) {

@@ -6,6 +6,8 @@
 #include <torch/nn/init.h>
 #include <torch/torch.h>
 
+#include "emo/compat.h"
+
 namespace emo::nn {
 
 namespace {
@@ -46,7 +48,7 @@ LinearImpl::LinearImpl(const torch::nn::LinearOptions& o) {
   if (!t_uninitialized) default_init(weight, bias);
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return compat::linear(x, weight, bias); }
 
 Conv2dImpl::Conv2dImpl(const torch::nn::Conv2dOptions& o) : groups_(o.groups()) {
   if (!std::holds_alternative<torch::ExpandingArray<2>>(o.padding()))

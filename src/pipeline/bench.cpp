@@ -175,6 +175,7 @@ BenchReport run_bench(const ModelSpec& spec_in, const RuntimeOptions& rt, const 
   r.load_seconds = pipeline->load_seconds();
   r.peak_rss_after_load_mib = peak_rss_mib();
   r.attention = compat::effective_attention();
+  r.cpu_linear = rt.device == "cpu" && rt.dtype == "fp32" ? compat::effective_cpu_linear() : "aten";
   r.threads = torch::get_num_threads();
   r.host_memory = compat::host_memory_policy();
   r.vae_layout = pipeline::vae_channels_last(rt.vae_layout) ? "nhwc" : "nchw";  // the rule Pipeline::load applied
@@ -264,10 +265,10 @@ std::string bench_markdown(const BenchReport& r) {
   std::string s;
   char buf[768];
   std::snprintf(buf, sizeof buf,
-                "emo bench: %s on %s [%s] (%s), libtorch %s, %s attention, %d threads, host memory %s, VAE %s\n"
+                "emo bench: %s on %s [%s] (%s), libtorch %s, %s attention, %s linear, %d threads, host memory %s, VAE %s\n"
                 "generate path: %d clip(s) of %d frames at %dx%d, %d %s steps, cfg %.2f; %d timed run(s)\n\n",
                 r.model_dir.c_str(), r.device.c_str(), r.device_name.c_str(), r.dtype.c_str(), r.torch_version.c_str(),
-                r.attention.c_str(), r.threads, r.host_memory.c_str(), r.vae_layout.c_str(), r.clips, r.frames, r.size, r.size, r.steps, r.sampler.c_str(), r.cfg_scale, r.runs);
+                r.attention.c_str(), r.cpu_linear.c_str(), r.threads, r.host_memory.c_str(), r.vae_layout.c_str(), r.clips, r.frames, r.size, r.size, r.steps, r.sampler.c_str(), r.cfg_scale, r.runs);
   s += buf;
   s += "| stage | calls/run | mean per call (s) | ± stddev (s) | per run (s) | GFLOP/call | TFLOP/s |\n"
        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -329,7 +330,7 @@ std::string bench_markdown(const BenchReport& r) {
 
 std::string bench_json(const BenchReport& r) {
   nlohmann::json j = {{"model", r.model_dir}, {"device", r.device}, {"device_name", r.device_name}, {"dtype", r.dtype},
-                      {"torch", r.torch_version}, {"attention", r.attention}, {"threads", r.threads}, {"host_memory", r.host_memory}, {"vae_layout", r.vae_layout},
+                      {"torch", r.torch_version}, {"attention", r.attention}, {"cpu_linear", r.cpu_linear}, {"threads", r.threads}, {"host_memory", r.host_memory}, {"vae_layout", r.vae_layout},
                       {"frames", r.frames}, {"size", r.size}, {"steps", r.steps}, {"sampler", r.sampler}, {"cfg_scale", r.cfg_scale},
                       {"clips", r.clips}, {"runs", r.runs}, {"load_s", r.load_seconds},
                       {"run_seconds", r.run_seconds}, {"frames_per_run", r.frames_per_run},

@@ -306,6 +306,7 @@ class HalloPipeline final : public Pipeline {
       side["dtype"] = std::string(c10::toString(dtype_));
       side["torch"] = compat::torch_version();
       side["attention"] = compat::effective_attention();
+      if (device_.is_cpu()) side["cpu_linear"] = compat::effective_cpu_linear();
       if (device_.is_cuda()) side["cudnn_benchmark"] = at::globalContext().benchmarkCuDNN();
       side["vae_layout"] = nets_->vae->channels_last() ? "nhwc" : "nchw";
       side["video_encoder"] = writer.video_encoder();

@@ -36,6 +36,12 @@ compat::AttentionBackend parse_attention(const std::string& s) {
   throw UsageError("--attention must be auto or math (got '" + s + "')");
 }
 
+compat::CpuLinear parse_cpu_linear(const std::string& s) {
+  if (s == "auto") return compat::CpuLinear::kAuto;
+  if (s == "aten") return compat::CpuLinear::kAten;
+  throw UsageError("--cpu-linear must be auto or aten (got '" + s + "')");
+}
+
 }  // namespace
 
 ResolvedRuntime apply_runtime(const RuntimeOptions& rt) {
@@ -43,6 +49,7 @@ ResolvedRuntime apply_runtime(const RuntimeOptions& rt) {
   r.device = parse_device(rt.device);
   r.dtype = parse_dtype(rt.dtype, r.device);
   compat::set_attention_backend(parse_attention(rt.attention));
+  compat::set_cpu_linear(parse_cpu_linear(rt.cpu_linear));
   compat::set_num_threads(rt.threads);
   if (r.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(rt.cudnn_benchmark);
   if (rt.host_memory != "retain" && rt.host_memory != "system")

@@ -23,7 +23,8 @@ impl::ProfilerConfig flop_config() {
 }
 
 // The ops whose FLOPs count (2 x multiply-accumulate), as ../shared/reference/flops.md counts them: matrix products and
-// convolutions. Elementwise ops are memory-bound and left out; attention comes from compat's counter.
+// convolutions. Elementwise ops are memory-bound and left out; attention and the oneDNN linear layers come from
+// compat's counter.
 bool counted_op(const std::string& n) {
   return n == "aten::mm" || n == "aten::addmm" || n == "aten::bmm" || n == "aten::baddbmm" || n == "aten::conv2d";
 }
@@ -80,7 +81,7 @@ StageClock::Scope::Scope(StageClock* clock, const char* name) : clock_(clock), n
     const std::set<impl::ActivityType> acts{impl::ActivityType::CPU};
     prof::prepareProfiler(cfg, acts);
     prof::enableProfiler(cfg, acts);
-    compat::attention_flops_reset(true);
+    compat::kernel_flops_reset(true);
     profiling_ = true;
   }
   clock_->child_s_.push_back(0.0);
@@ -97,7 +98,7 @@ StageClock::Scope::~Scope() {
   auto& st = clock_->stages_[name_];
   st.seconds.push_back(elapsed - child);
   if (profiling_) {
-    double flops = static_cast<double>(compat::attention_flops_reset(false));
+    double flops = static_cast<double>(compat::kernel_flops_reset(false));
     try {
       auto result = prof::disableProfiler();
       for (const auto& e : result->events())

@@ -1,6 +1,11 @@
 #include "emo/compat.h"
 
+#include <ATen/Context.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ops/_fused_sdp_choice.h>
+
+#include <optional>
+#include <string_view>
 
 #include <algorithm>
 #include <atomic>
@@ -19,8 +24,9 @@ namespace emo::compat {
 
 namespace {
 std::atomic<AttentionBackend> g_backend{AttentionBackend::kAuto};
+std::atomic<CpuLinear> g_cpu_linear{CpuLinear::kAuto};
 std::atomic<bool> g_count_flops{false};
-std::atomic<uint64_t> g_attention_flops{0};
+std::atomic<uint64_t> g_kernel_flops{0};
 std::mutex g_shapes_mu;
 std::map<std::string, AttentionShapeStat> g_shapes;
 
@@ -69,8 +75,8 @@ std::vector<AttentionShapeStat> attention_shapes_take() {
   return out;
 }
 
-uint64_t attention_flops_reset(bool counting) {
-  const uint64_t n = g_attention_flops.exchange(0);
+uint64_t kernel_flops_reset(bool counting) {
+  const uint64_t n = g_kernel_flops.exchange(0);
   g_count_flops = counting;
   return n;
 }
@@ -112,16 +118,91 @@ torch::Tensor math_attention(const torch::Tensor& q, const torch::Tensor& k, con
 }
 }  // namespace
 
+bool small_attention_uses_math(const torch::Tensor& q, const torch::Tensor& k) {
+  return q.device().is_cpu() && q.size(-2) * k.size(-2) <= 128;
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale) {
   const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   if (g_count_flops.load(std::memory_order_relaxed)) {  // q k^T and p v: 2 x multiply-accumulate each
     const int64_t lq = q.size(-2), lk = k.size(-2), bh = q.numel() / (lq * q.size(-1));
-    g_attention_flops += static_cast<uint64_t>(2 * bh * lq * lk * (q.size(-1) + v.size(-1)));
-    record_shape(q, k, v, s, g_backend == AttentionBackend::kAuto);
+    g_kernel_flops += static_cast<uint64_t>(2 * bh * lq * lk * (q.size(-1) + v.size(-1)));
+    record_shape(q, k, v, s, g_backend == AttentionBackend::kAuto && !small_attention_uses_math(q, k));
   }
-  if (g_backend == AttentionBackend::kAuto)
+  if (g_backend == AttentionBackend::kAuto && !small_attention_uses_math(q, k))
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/false, s);
   return math_attention(q, k, v, s);
+}
+
+namespace {
+// mkldnn::_linear_pointwise(Tensor X, Tensor W, Tensor? B, str attr, Scalar?[] scalars, str? algorithm): oneDNN's
+// matmul with an optional fused eltwise epilogue, registered by libtorch_cpu when built with oneDNN (as PyPI's x86
+// wheels are; TorchInductor's CPU backend calls it). Looked up once; null when this libtorch lacks it.
+using LinearPointwise = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                                   std::string_view, c10::List<std::optional<at::Scalar>>,
+                                   std::optional<std::string_view>);
+const c10::TypedOperatorHandle<LinearPointwise>* onednn_linear_op() {
+  static const auto op = []() -> std::optional<c10::TypedOperatorHandle<LinearPointwise>> {
+    try {
+      if (!at::hasMKLDNN()) return std::nullopt;
+      auto h = c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
+      if (!h) return std::nullopt;
+      return h->typed<LinearPointwise>();
+    } catch (...) {  // a schema that does not match this signature: keep torch::linear
+      return std::nullopt;
+    }
+  }();
+  return op ? &*op : nullptr;
+}
+
+// The oneDNN path: CPU fp32, no autograd to record (the op has no derivative), a non-empty batch.
+const c10::TypedOperatorHandle<LinearPointwise>* onednn_for(const torch::Tensor& x, const torch::Tensor& w,
+                                                             const torch::Tensor& b) {
+  if (g_cpu_linear.load(std::memory_order_relaxed) != CpuLinear::kAuto) return nullptr;
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || x.dim() < 2 ||
+      x.numel() == 0 || !w.device().is_cpu())
+    return nullptr;
+  if (at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad())))
+    return nullptr;
+  return onednn_linear_op();
+}
+
+torch::Tensor onednn_linear(const c10::TypedOperatorHandle<LinearPointwise>& op, const torch::Tensor& x,
+                            const torch::Tensor& w, const torch::Tensor& b, std::string_view attr,
+                            std::optional<std::string_view> algorithm) {
+  if (g_count_flops.load(std::memory_order_relaxed))  // the profiler counts aten::addmm / aten::mm, not this op
+    g_kernel_flops += static_cast<uint64_t>(2 * (x.numel() / x.size(-1)) * w.size(1) * w.size(0));
+  return op.call(x, w, b.defined() ? std::optional<at::Tensor>(b) : std::nullopt, attr,
+                 c10::List<std::optional<at::Scalar>>(), algorithm);
+}
+}  // namespace
+
+void set_cpu_linear(CpuLinear k) { g_cpu_linear = k; }
+
+const char* effective_cpu_linear() {
+  return g_cpu_linear.load() == CpuLinear::kAuto && onednn_linear_op() ? "onednn" : "aten";
+}
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (const auto* op = onednn_for(x, w, b)) return onednn_linear(*op, x, w, b, "none", std::string_view(""));
+  return torch::linear(x, w, b);
+}
+
+torch::Tensor linear_gelu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (const auto* op = onednn_for(x, w, b)) return onednn_linear(*op, x, w, b, "gelu", std::string_view("none"));
+  return torch::gelu(torch::linear(x, w, b));
+}
+
+torch::Tensor linear_geglu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const int64_t n = w.size(0) / 2;
+  if (const auto* op = onednn_for(x, w, b)) {
+    auto half = [&](int64_t i) { return b.defined() ? b.narrow(0, i * n, n) : b; };
+    auto h = onednn_linear(*op, x, w.narrow(0, 0, n), half(0), "none", std::string_view(""));     // [..., n]
+    auto g = onednn_linear(*op, x, w.narrow(0, n, n), half(1), "gelu", std::string_view("none"));  // [..., n]
+    return h.mul_(g);
+  }
+  auto parts = torch::linear(x, w, b).chunk(2, -1);  // h, gate: [..., n] each
+  return parts[0] * torch::gelu(parts[1]);
 }
 
 ExactFp32Scope::ExactFp32Scope()

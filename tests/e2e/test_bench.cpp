@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "support/run_cli.h"
@@ -36,6 +37,7 @@ TEST(Bench, TinyModelReportsEveryStageAsJson) {
   EXPECT_GT(j.at("peak_rss_mib").get<double>(), 10.0);
   EXPECT_TRUE(j.at("peak_device_mib").is_null());
   EXPECT_EQ(j.at("attention"), "math");
+  EXPECT_EQ(j.at("cpu_linear"), "onednn");  // --cpu-linear auto on PyPI's x86 libtorch
   EXPECT_EQ(j.at("vae_layout"), "nchw");  // --vae-layout auto, resolved as the pipeline resolves it
 
   // Stages called once per clip are also reported per clip: emo's first clip encodes the source alone (its motion
@@ -58,7 +60,9 @@ TEST(Bench, TinyModelReportsEveryStageAsJson) {
 
 // --ops N: libtorch's operators of each stage's last call with self and total time, from the last warm-up run.
 TEST(Bench, OpsListTheOperatorsOfEachStageWithSelfAndTotalTime) {
-  auto r = emo::test::run_cli("-q bench --tiny -r 1 -w 2 --steps 2 --ops 400 -f json --no-flops");
+  // torch::linear's layers, whose operators nest (aten::linear -> aten::addmm); --cpu-linear auto's oneDNN op is
+  // one operator (Bench.OneDnnLinearLayersCountTheFlopsOfTorchLinear).
+  auto r = emo::test::run_cli("-q bench --tiny -r 1 -w 2 --steps 2 --ops 400 -f json --no-flops --cpu-linear aten");
   ASSERT_EQ(r.code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
   EXPECT_EQ(j.at("ops_run"), "warm-up run 2");
@@ -83,7 +87,7 @@ TEST(Bench, OpsListTheOperatorsOfEachStageWithSelfAndTotalTime) {
   EXPECT_GE(unet_ops["aten::linear"].at("total_s").get<double>(), unet_ops["aten::addmm"].at("total_s").get<double>() * 0.99);
 
   // The last call's operators, not the sum over the run's calls: one step per run calls them as often as two.
-  auto one = emo::test::run_cli("-q bench --tiny -r 1 -w 1 --steps 1 --ops 400 -f json --no-flops");
+  auto one = emo::test::run_cli("-q bench --tiny -r 1 -w 1 --steps 1 --ops 400 -f json --no-flops --cpu-linear aten");
   ASSERT_EQ(one.code, 0) << one.output;
   auto j1 = nlohmann::json::parse(one.output.substr(one.output.find('{')));
   int64_t addmm_calls = -1;
@@ -106,6 +110,31 @@ TEST(Bench, OpsListTheOperatorsOfEachStageWithSelfAndTotalTime) {
   EXPECT_EQ(rows, 2u + 3u) << table;  // header, rule, 3 operators
 }
 
+// --cpu-linear auto runs the linear layers as oneDNN operators, which libtorch's profiler has no FLOP formula for:
+// emo counts them itself, so every stage reports the FLOPs it reports with torch::linear.
+TEST(Bench, OneDnnLinearLayersCountTheFlopsOfTorchLinear) {
+  std::map<std::string, std::map<std::string, double>> flops;  // cpu_linear -> stage -> FLOPs per call
+  std::set<std::string> onednn_unet_ops;
+  for (const std::string mode : {"auto", "aten"}) {
+    auto r = emo::test::run_cli("-q bench --tiny -r 1 -w 0 --steps 1 --ops 400 -f json --cpu-linear " + mode);
+    ASSERT_EQ(r.code, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    EXPECT_EQ(j.at("cpu_linear"), mode == "auto" ? "onednn" : "aten");
+    for (const auto& s : j.at("stages")) {
+      flops[mode][s.at("stage")] = s.at("flops_per_call");
+      if (mode == "auto" && s.at("stage") == "unet3d_step")
+        for (const auto& op : s.at("ops")) onednn_unet_ops.insert(op.at("name"));
+    }
+  }
+  EXPECT_TRUE(onednn_unet_ops.count("mkldnn::_linear_pointwise"));
+  EXPECT_FALSE(onednn_unet_ops.count("aten::addmm"));
+  for (const char* stage : {"unet3d_step", "reference_net", "audio_proj", "vae_decode"}) {
+    const double a = flops["auto"][stage], b = flops["aten"][stage];
+    EXPECT_GT(b, 0.0) << stage;
+    EXPECT_NEAR(a, b, 1e-6 * b) << stage;
+  }
+}
+
 TEST(Bench, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(emo::test::run_cli("bench --tiny -r 0").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --ops -1").code, 2);
@@ -114,6 +143,7 @@ TEST(Bench, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(emo::test::run_cli("bench --tiny -f xml").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --sampler euler").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --vae-layout nhcw").code, 2);
+  EXPECT_EQ(emo::test::run_cli("bench --tiny --cpu-linear mkl").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench --tiny --device gpu").code, 2);
   EXPECT_EQ(emo::test::run_cli("bench -m /nonexistent").code, 4);
 }

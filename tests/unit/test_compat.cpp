@@ -36,19 +36,19 @@ TEST(Compat, EffectiveAttentionFollowsBackend) {
 TEST(Compat, AttentionShapesAreRecordedPerShapeWhileCounting) {
   namespace c = emo::compat;
   const auto saved = c::attention_backend();
-  c::attention_flops_reset(false);
+  c::kernel_flops_reset(false);
   c::attention_shapes_take();
   auto q = torch::randn({2, 4, 16, 8}), k = torch::randn({2, 4, 24, 8});
   c::attention(q, k, k);  // not counting: not recorded
   EXPECT_TRUE(c::attention_shapes_take().empty());
 
-  c::attention_flops_reset(true);
+  c::kernel_flops_reset(true);
   c::set_attention_backend(c::AttentionBackend::kAuto);
   c::attention(q, k, k);
   c::attention(q, k, k);
   c::set_attention_backend(c::AttentionBackend::kMath);
   c::attention(q, q, q);
-  const uint64_t flops = c::attention_flops_reset(false);
+  const uint64_t flops = c::kernel_flops_reset(false);
   c::set_attention_backend(saved);
   EXPECT_EQ(flops, 2u * (2 * 2 * 4 * 16 * 24 * 16) + 2 * 4 * 2 * 16 * 16 * 16);
 
@@ -65,4 +65,91 @@ TEST(Compat, AttentionShapesAreRecordedPerShapeWhileCounting) {
   EXPECT_EQ(shapes[1].calls, 1);
   EXPECT_EQ(shapes[1].kernel, "emo_math");
   EXPECT_TRUE(c::attention_shapes_take().empty());  // taken means cleared
+}
+
+// The fp32 CPU linear layers run oneDNN's matmul (mkldnn::_linear_pointwise) under CpuLinear::kAuto. It must give
+// torch::linear's result for every input layout the networks hand it, and count its FLOPs for emo bench (the
+// profiler cannot see them). The FLOP counter also proves which path ran: torch::linear adds nothing to it.
+TEST(Compat, OneDnnLinearEqualsTorchLinearAndCountsItsFlops) {
+  namespace c = emo::compat;
+  c10::InferenceMode guard;
+  ASSERT_STREQ(c::effective_cpu_linear(), "onednn") << "PyPI's x86 libtorch is built with oneDNN";
+  torch::manual_seed(3);
+  auto w = torch::randn({24, 40}), b = torch::randn({24});
+  const std::vector<torch::Tensor> inputs = {
+      torch::randn({7, 40}),                    // [M, in]
+      torch::randn({2, 40, 9}).transpose(1, 2),  // [B, L, in], not contiguous (a transposed token map)
+      torch::randn({2, 3, 5, 40}),              // [B, F, L, in]
+  };
+  c::kernel_flops_reset(true);
+  uint64_t expected = 0;
+  for (const auto& x : inputs) {
+    const auto want = torch::linear(x, w, b);
+    const auto got = c::linear(x, w, b);
+    EXPECT_EQ(got.sizes(), want.sizes());
+    EXPECT_LT((got - want).abs().max().item<float>(), 1e-4f);
+    EXPECT_LT((c::linear(x, w, {}) - torch::linear(x, w)).abs().max().item<float>(), 1e-4f);  // no bias
+    expected += 2 * 2 * static_cast<uint64_t>(x.numel() / 40) * 40 * 24;
+  }
+  EXPECT_EQ(c::kernel_flops_reset(false), expected);
+
+  c::set_cpu_linear(c::CpuLinear::kAten);  // torch::linear: bit-identical, and nothing for the counter
+  EXPECT_STREQ(c::effective_cpu_linear(), "aten");
+  c::kernel_flops_reset(true);
+  EXPECT_TRUE(torch::equal(c::linear(inputs[1], w, b), torch::linear(inputs[1], w, b)));
+  EXPECT_EQ(c::kernel_flops_reset(false), 0u);
+  c::set_cpu_linear(c::CpuLinear::kAuto);
+}
+
+// Autograd: the oneDNN op has no derivative, so a call that autograd would record takes torch::linear.
+TEST(Compat, LinearKeepsAutogradWhenGradientsAreWanted) {
+  namespace c = emo::compat;
+  auto w = torch::randn({4, 6}, torch::requires_grad()), x = torch::randn({3, 6});
+  auto y = c::linear(x, w, {});
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(torch::allclose(w.grad(), x.sum(0).expand({4, 6})));
+}
+
+// diffusers' GEGLU, h * gelu(gate) with [h, gate] = linear(x).chunk(2): on oneDNN as two matmuls with the gelu fused
+// into the gate's, and on torch::linear as the one matmul it always was.
+TEST(Compat, LinearGegluEqualsChunkedGeluOnBothPaths) {
+  namespace c = emo::compat;
+  c10::InferenceMode guard;
+  torch::manual_seed(4);
+  auto x = torch::randn({2, 11, 32}), w = torch::randn({2 * 48, 32}) * 0.2, b = torch::randn({2 * 48});
+  auto parts = torch::linear(x, w, b).chunk(2, -1);
+  const auto want = parts[0] * torch::gelu(parts[1]);  // [2, 11, 48]
+  for (auto k : {c::CpuLinear::kAuto, c::CpuLinear::kAten}) {
+    c::set_cpu_linear(k);
+    const auto got = c::linear_geglu(x, w, b);
+    EXPECT_EQ(got.sizes(), want.sizes());
+    EXPECT_LT((got - want).abs().max().item<float>(), 1e-4f) << c::effective_cpu_linear();
+    EXPECT_LT((c::linear_gelu(x, w, b) - torch::gelu(torch::linear(x, w, b))).abs().max().item<float>(), 1e-4f);
+  }
+  c::set_cpu_linear(c::CpuLinear::kAuto);
+}
+
+// Temporal attention over a clip's frames: a tiny score matrix per head and a huge batch, where the fused CPU
+// kernel is several times slower than the formula. Under kAuto such shapes take the formula (recorded as emo_math)
+// and give SDPA's result; larger ones keep SDPA.
+TEST(Compat, SmallScoreMatricesTakeTheFormulaOnTheCpu) {
+  namespace c = emo::compat;
+  c10::InferenceMode guard;
+  const auto saved = c::attention_backend();
+  c::set_attention_backend(c::AttentionBackend::kAuto);
+  torch::manual_seed(5);
+  auto q = torch::randn({64, 8, 4, 40}), k = torch::randn({64, 8, 6, 40}), v = torch::randn({64, 8, 6, 40});
+  EXPECT_TRUE(c::small_attention_uses_math(q, k));
+  EXPECT_FALSE(c::small_attention_uses_math(torch::randn({1, 8, 16, 40}), torch::randn({1, 8, 18, 40})));
+  c::kernel_flops_reset(true);
+  c::attention_shapes_take();
+  const auto got = c::attention(q, k, v);
+  c::kernel_flops_reset(false);
+  const auto want = at::scaled_dot_product_attention(q, k, v);
+  EXPECT_LT((got - want).abs().max().item<float>(), 1e-5f);
+  const auto shapes = c::attention_shapes_take();
+  ASSERT_EQ(shapes.size(), 1u);
+  EXPECT_EQ(shapes[0].kernel, "emo_math");
+  c::set_attention_backend(saved);
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "emo/compat.h"
+
 #include "emo/error.h"
 #include "emo/weight_loader.h"
 #include "nn/layers.h"
@@ -146,6 +148,8 @@ TEST(Layers, ResnetInPlaceInferencePathEqualsTheAutogradPath) {
   c.output_scale_factor = 2.0;
   emo::nn::ResnetBlock2D block(c);
   auto x = torch::randn({2, 8, 6, 5}), temb = torch::randn({2, 12});
+  // Both paths on torch::linear: under InferenceMode the default CPU linear is oneDNN's, which autograd never takes.
+  emo::compat::set_cpu_linear(emo::compat::CpuLinear::kAten);
   auto with_grad = block->forward(x, temb);  // GradMode on: the out-of-place path
   ASSERT_TRUE(with_grad.requires_grad());
   torch::Tensor inplace;
@@ -153,6 +157,7 @@ TEST(Layers, ResnetInPlaceInferencePathEqualsTheAutogradPath) {
     c10::InferenceMode guard;
     inplace = block->forward(x, temb);
   }
+  emo::compat::set_cpu_linear(emo::compat::CpuLinear::kAuto);
   EXPECT_TRUE(torch::equal(inplace, with_grad.detach()));
   EXPECT_FALSE(inplace.requires_grad());
 }

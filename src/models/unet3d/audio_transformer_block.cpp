@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "emo/compat.h"
 #include "emo/error.h"
 
 namespace emo::models {
@@ -19,7 +20,7 @@ emo::nn::Conv2d zero_conv(int64_t dim) {
 
 // A 1x1 conv over the (square) token map == a per-token linear map on channels. [N, L, C] -> [N, L, C]
 torch::Tensor pointwise(const emo::nn::Conv2d& conv, const torch::Tensor& x) {
-  return torch::linear(x, conv->weight.flatten(1), conv->bias);
+  return compat::linear(x, conv->weight.flatten(1), conv->bias);
 }
 
 const torch::Tensor& level_mask(const std::vector<torch::Tensor>& masks, int64_t level, const char* name,
@@ -54,7 +55,7 @@ torch::Tensor masked_audio_branch(emo::nn::AttentionImpl& attn, const emo::nn::C
   auto live = pointwise(conv, emo::nn::cross_attention(attn, n.slice(0, z), audio.slice(0, z), cache) *
                                   mask.slice(0, z));  // [(B F) - z, L, C]
   if (z == 0) return live;
-  auto wo = torch::linear(zero_token_output(attn, audio), conv->weight.flatten(1));              // [1, 1, C]
+  auto wo = compat::linear(zero_token_output(attn, audio), conv->weight.flatten(1), {});           // [1, 1, C]
   auto dead = torch::addcmul(conv->bias, mask.slice(0, 0, z), wo);                                // [z, L, C]
   return torch::cat({dead, live}, 0);
 }
