@@ -51,6 +51,22 @@ torch::Tensor linear_gelu(const torch::Tensor& x, const torch::Tensor& w, const 
 // diffusers' GEGLU: h, gate = linear(x, w, b).chunk(2, -1); h * gelu(gate). w [2n, in]. On the oneDNN path the
 // two halves are two matmuls (the gate's with its gelu fused) and no [..., 2n] intermediate is materialised.
 torch::Tensor linear_geglu(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// diffusers' FeedForward with GEGLU, plus an optional residual: linear(linear_geglu(x, w_in, b_in), w_out, b_out)
+// (+ residual). On the oneDNN path, when the [rows, n] intermediate outgrows a few MiB, the rows run in chunks of
+// about 5 MiB of intermediate each, so it is consumed from the cache by the second matmul (the rows are
+// independent: the same values as one call). The residual is added into the output as each chunk is done.
+torch::Tensor geglu_feed_forward(const torch::Tensor& x, const torch::Tensor& w_in, const torch::Tensor& b_in,
+                                 const torch::Tensor& w_out, const torch::Tensor& b_out,
+                                 const torch::Tensor& residual = {});
+// torch.nn.functional.conv2d (zero padding). On the oneDNN path (CPU fp32, no autograd, groups 1, dilation 1, a
+// kernel larger than 1x1, weights contiguous) a convolution with at most 256 output pixels in the whole batch
+// (the UNets' 4x4 and 8x8 levels at small batches) runs as im2col and one oneDNN matmul: oneDNN's direct
+// convolution reaches half the FMA rate there (1.3-2.5x slower at [4-8, 1280, 4..8, 4..8], docs/performance.md).
+torch::Tensor conv2d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups);
+// True when conv2d() takes the im2col + matmul path for these arguments.
+bool conv2d_uses_gemm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, at::IntArrayRef stride,
+                      at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups);
 
 // Benchmarks: the FLOPs the profiler cannot see, counted by shape while counting is on: attention (2 x
 // multiply-accumulate of q k^T and p v) and the oneDNN linear layers (2 x M x in x out).

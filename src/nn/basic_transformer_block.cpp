@@ -56,7 +56,7 @@ torch::Tensor BasicTransformerBlockImpl::forward(const torch::Tensor& x, const t
     if (ctx2.defined() && mode_ == ReferenceMode::kWrite) ctx2 = repeat_context(ctx2, n.size(0));
     h = attn2->forward(n, ctx2) + h;
   }
-  h = ff->forward(norm3->forward(h)) + h;
+  h = ff->forward(norm3->forward(h), h);
   return h;
 }
 

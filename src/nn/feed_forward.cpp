@@ -25,6 +25,12 @@ FeedForwardImpl::FeedForwardImpl(const FeedForwardConfig& c) {
   net->push_back(out_);                        // net.2
 }
 
-torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) { return out_->forward(geglu_->forward(x)); }
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  return compat::geglu_feed_forward(x, geglu_->proj->weight, geglu_->proj->bias, out_->weight, out_->bias);
+}
+
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
+  return compat::geglu_feed_forward(x, geglu_->proj->weight, geglu_->proj->bias, out_->weight, out_->bias, residual);
+}
 
 }  // namespace emo::nn

@@ -27,6 +27,8 @@ class FeedForwardImpl : public torch::nn::Module {
  public:
   explicit FeedForwardImpl(const FeedForwardConfig& config);
   torch::Tensor forward(const torch::Tensor& x);  // [B, L, dim] -> [B, L, dim_out]
+  // forward(x) + residual, chunked over the rows on the CPU (compat::geglu_feed_forward).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);  // [B, L, dim] -> [B, L, dim_out]
   torch::nn::ModuleList net{nullptr};
 
  private:

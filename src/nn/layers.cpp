@@ -67,7 +67,7 @@ Conv2dImpl::Conv2dImpl(const torch::nn::Conv2dOptions& o) : groups_(o.groups()) 
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& x) {
-  return torch::conv2d(x, weight, bias, stride_, padding_, dilation_, groups_);
+  return compat::conv2d(x, weight, bias, stride_, padding_, dilation_, groups_);
 }
 
 }  // namespace emo::nn

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "emo/compat.h"
+
 namespace emo::nn {
 
 namespace F = torch::nn::functional;
@@ -48,8 +50,8 @@ torch::Tensor Upsample2DImpl::phase_forward(const torch::Tensor& x) {
   const auto& pw = phase_weight();
   // Padded position (p, q) of y holds, for phase (a, b), the output pixel (2(p - a) + a, 2(q - b) + b).
   static const int64_t kOne[2] = {1, 1}, kZero[2] = {0, 0};
-  auto y = torch::conv2d(F::pad(x, F::PadFuncOptions({1, 1, 1, 1})), pw, phase_b_, /*stride=*/at::IntArrayRef(kOne),
-                         /*padding=*/at::IntArrayRef(kZero), /*dilation=*/at::IntArrayRef(kOne));  // [N, 4 Cout, H+1, W+1]
+  auto y = compat::conv2d(F::pad(x, F::PadFuncOptions({1, 1, 1, 1})), pw, phase_b_, /*stride=*/at::IntArrayRef(kOne),
+                         /*padding=*/at::IntArrayRef(kZero), /*dilation=*/at::IntArrayRef(kOne), /*groups=*/1);  // [N, 4 Cout, H+1, W+1]
   if (x.suggest_memory_format() == at::MemoryFormat::ChannelsLast) {  // NHWC in, NHWC out: interleave channels-last
     auto out = torch::empty({n, h, 2, w, 2, co}, y.options());                         // [N, H, 2, W, 2, Cout]
     for (int64_t a = 0; a < 2; ++a)

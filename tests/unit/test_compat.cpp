@@ -130,6 +130,86 @@ TEST(Compat, LinearGegluEqualsChunkedGeluOnBothPaths) {
   c::set_cpu_linear(c::CpuLinear::kAuto);
 }
 
+// FeedForward(GEGLU) + residual: with 2700 rows and n = 1280 the oneDNN path runs three row chunks (1024, 1024,
+// 652); every row must get what one unchunked call gives, the residual added once, and the aten path the same.
+TEST(Compat, GegluFeedForwardInRowChunksEqualsOneCall) {
+  namespace c = emo::compat;
+  c10::InferenceMode guard;
+  torch::manual_seed(6);
+  const int64_t dim = 16, n = 1280;
+  auto x = torch::randn({3, 900, dim}), r = torch::randn({3, 900, dim});
+  auto w_in = torch::randn({2 * n, dim}) * 0.2, b_in = torch::randn({2 * n});
+  auto w_out = torch::randn({dim, n}) * 0.05, b_out = torch::randn({dim});
+  auto parts = torch::linear(x, w_in, b_in).chunk(2, -1);
+  const auto want = torch::linear(parts[0] * torch::gelu(parts[1]), w_out, b_out);  // [3, 900, dim]
+  for (auto k : {c::CpuLinear::kAuto, c::CpuLinear::kAten}) {
+    c::set_cpu_linear(k);
+    const auto plain = c::geglu_feed_forward(x, w_in, b_in, w_out, b_out);
+    const auto with_residual = c::geglu_feed_forward(x, w_in, b_in, w_out, b_out, r);
+    ASSERT_EQ(plain.sizes(), want.sizes());
+    ASSERT_EQ(with_residual.sizes(), want.sizes());
+    EXPECT_LT((plain - want).abs().max().item<float>(), 2e-4f) << c::effective_cpu_linear();
+    EXPECT_LT((with_residual - (want + r)).abs().max().item<float>(), 2e-4f) << c::effective_cpu_linear();
+    // Chunked rows are computed exactly as in one call: the last chunk's rows against a call on those rows alone.
+    const auto tail = c::geglu_feed_forward(x.narrow(1, 800, 100), w_in, b_in, w_out, b_out);
+    EXPECT_TRUE(torch::equal(plain.narrow(1, 800, 100), tail)) << c::effective_cpu_linear();
+  }
+  c::set_cpu_linear(c::CpuLinear::kAuto);
+}
+
+// Convolutions with at most 256 output pixels run as im2col + one matmul on the oneDNN path: stride 1 and 2, 3x3,
+// 2x2 without padding, rectangular kernels and padding, a channels-last input; the results are conv2d's, and
+// everything else (more pixels, 1x1, groups, dilation, autograd, --cpu-linear aten) stays conv2d.
+TEST(Compat, SmallConvolutionsRunAsOneMatmul) {
+  namespace c = emo::compat;
+  c10::InferenceMode guard;
+  torch::manual_seed(7);
+  struct Case {
+    std::vector<int64_t> x, w, stride, pad;
+  };
+  const std::vector<Case> cases = {
+      {{8, 24, 4, 4}, {40, 24, 3, 3}, {1, 1}, {1, 1}},  // 128 output pixels
+      {{4, 24, 8, 8}, {16, 24, 3, 3}, {1, 1}, {1, 1}},  // 256
+      {{8, 24, 8, 8}, {16, 24, 3, 3}, {2, 2}, {1, 1}},  // stride 2: 128
+      {{3, 16, 7, 6}, {20, 16, 2, 2}, {1, 1}, {0, 0}},  // 2x2, no padding: 90
+      {{2, 8, 5, 9}, {12, 8, 1, 3}, {1, 2}, {0, 1}},    // 1x3 kernel, rectangular stride and padding
+  };
+  for (const auto& cs : cases) {
+    auto x = torch::randn(cs.x), w = torch::randn(cs.w) * 0.1, b = torch::randn({cs.w[0]});
+    const auto want = torch::conv2d(x, w, b, cs.stride, cs.pad);
+    ASSERT_TRUE(c::conv2d_uses_gemm(x, w, b, cs.stride, cs.pad, {1, 1}, 1)) << c10::IntArrayRef(cs.x) << " " << c10::IntArrayRef(cs.w);
+    const auto got = c::conv2d(x, w, b, cs.stride, cs.pad, {1, 1}, 1);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_TRUE(got.is_contiguous());
+    EXPECT_LT((got - want).abs().max().item<float>(), 1e-5f) << c10::IntArrayRef(cs.x) << " " << c10::IntArrayRef(cs.w);
+    const auto nb = c::conv2d(x, w, torch::Tensor(), cs.stride, cs.pad, {1, 1}, 1);  // no bias
+    EXPECT_LT((nb - torch::conv2d(x, w, {}, cs.stride, cs.pad)).abs().max().item<float>(), 1e-5f);
+    const auto xl = x.contiguous(at::MemoryFormat::ChannelsLast);
+    const auto gl = c::conv2d(xl, w, b, cs.stride, cs.pad, {1, 1}, 1);
+    EXPECT_TRUE(gl.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_LT((gl - want).abs().max().item<float>(), 1e-5f);
+  }
+  auto x = torch::randn({8, 24, 8, 8}), w3 = torch::randn({16, 24, 3, 3}), b = torch::randn({16});
+  EXPECT_FALSE(c::conv2d_uses_gemm(x, w3, b, {1, 1}, {1, 1}, {1, 1}, 1));                     // 512 pixels
+  EXPECT_FALSE(c::conv2d_uses_gemm(x.narrow(0, 0, 2), torch::randn({16, 24, 1, 1}), b, {1, 1}, {0, 0}, {1, 1}, 1));
+  EXPECT_FALSE(c::conv2d_uses_gemm(x.narrow(0, 0, 2), torch::randn({16, 12, 3, 3}), b, {1, 1}, {1, 1}, {1, 1}, 2));
+  EXPECT_FALSE(c::conv2d_uses_gemm(x.narrow(0, 0, 2), w3, b, {1, 1}, {2, 2}, {2, 2}, 1));   // dilation 2
+  c::set_cpu_linear(c::CpuLinear::kAten);
+  EXPECT_FALSE(c::conv2d_uses_gemm(x.narrow(0, 0, 2), w3, b, {1, 1}, {1, 1}, {1, 1}, 1));
+  c::set_cpu_linear(c::CpuLinear::kAuto);
+  EXPECT_TRUE(c::conv2d_uses_gemm(x.narrow(0, 0, 2), w3, b, {1, 1}, {1, 1}, {1, 1}, 1));
+}
+
+TEST(Compat, SmallConvolutionsKeepAutogradWhenGradientsAreWanted) {
+  namespace c = emo::compat;
+  torch::manual_seed(8);
+  auto x = torch::randn({2, 8, 4, 4}), w = (torch::randn({6, 8, 3, 3}) * 0.1).requires_grad_(), b = torch::randn({6});
+  EXPECT_FALSE(c::conv2d_uses_gemm(x, w, b, {1, 1}, {1, 1}, {1, 1}, 1));
+  c::conv2d(x, w, b, {1, 1}, {1, 1}, {1, 1}, 1).sum().backward();
+  ASSERT_TRUE(w.grad().defined());
+  EXPECT_GT(w.grad().abs().sum().item<float>(), 0.f);
+}
+
 // Temporal attention over a clip's frames: a tiny score matrix per head and a huge batch, where the fused CPU
 // kernel is several times slower than the formula. Under kAuto such shapes take the formula (recorded as emo_math)
 // and give SDPA's result; larger ones keep SDPA.

@@ -118,7 +118,9 @@ TEST(Layers, Upsample2DPhaseConvEqualsNearestThenConv3x3) {
   EXPECT_TRUE(up->has_phase_kernels()) << "exact 2x must take the phase-kernel path";
   // A size that is not exactly 2x (diffusers' upsample_size for odd latents) takes the reference path.
   const auto x = torch::randn({1, 6, 5, 5});
-  EXPECT_TRUE(torch::allclose(up->forward(x, std::vector<int64_t>{9, 11}), reference_upsample(*up, x, {9, 11})));
+  // (Its 99 output pixels per channel run as one matmul on the CPU, compat::conv2d: float rounding apart.)
+  EXPECT_LT((up->forward(x, std::vector<int64_t>{9, 11}) - reference_upsample(*up, x, {9, 11})).abs().max().item<float>(),
+            1e-5);
   // The derived kernels follow the conv's weight when it changes (a later load).
   up->conv->weight.mul_(-2);
   EXPECT_LT((up->forward(x) - reference_upsample(*up, x, {10, 10})).abs().max().item<float>(), 1e-5);

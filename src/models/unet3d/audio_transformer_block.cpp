@@ -102,7 +102,7 @@ torch::Tensor AudioTemporalBasicTransformerBlockImpl::forward(const torch::Tenso
   auto n = norm2->forward(h);                       // [(B F), L, C]
   if (attn2) {  // block not stack-enabled: one plain cross-attention on the audio tokens
     h = audio_attention(*attn2, n, audio, z, kv_cache) + h;
-    return ff->forward(norm3->forward(h)) + h;
+    return ff->forward(norm3->forward(h), h);
   }
   const auto level = config_.depth;
   auto fm = level_mask(full_mask, level, "full", n).to(n.dtype()).unsqueeze(-1);  // [(B F), L, 1]
@@ -117,7 +117,7 @@ torch::Tensor AudioTemporalBasicTransformerBlockImpl::forward(const torch::Tenso
   } else {
     h = full + face + lip + h;
   }
-  return ff->forward(norm3->forward(h)) + h;
+  return ff->forward(norm3->forward(h), h);
 }
 
 }  // namespace emo::models

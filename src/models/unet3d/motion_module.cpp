@@ -117,7 +117,7 @@ torch::Tensor TemporalTransformerBlockImpl::forward(const torch::Tensor& x, int6
     }
   }
   if (attn_.empty()) h = drop_leading_frames(h, video_length, skip);
-  return ff->forward(ff_norm->forward(h)) + h;
+  return ff->forward(ff_norm->forward(h), h);
 }
 
 // ---- TemporalTransformer3DModel -----------------------------------------------------------------

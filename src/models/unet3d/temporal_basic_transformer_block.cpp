@@ -70,7 +70,7 @@ std::pair<torch::Tensor, torch::Tensor> TemporalBasicTransformerBlockImpl::forwa
     h = attn1->forward(normed) + x;  // empty bank: keys/values are the frame's own tokens only
   }
   if (attn2) h = emo::nn::cross_attention(*attn2, norm2->forward(h), context, kv_cache) + h;  // image tokens
-  h = ff->forward(norm3->forward(h)) + h;
+  h = ff->forward(norm3->forward(h), h);
   return {h, motion};
 }
 
