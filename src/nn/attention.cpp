@@ -36,11 +36,14 @@ KeyValue AttentionImpl::project_kv(const torch::Tensor& context) {
 }
 
 torch::Tensor AttentionImpl::forward_kv(const torch::Tensor& x, const KeyValue& kv) {
+  return out_proj_->forward(attend_kv(x, kv));  // [B, Lq, query_dim]
+}
+
+torch::Tensor AttentionImpl::attend_kv(const torch::Tensor& x, const KeyValue& kv) {
   auto q = split_heads(to_q->forward(x), config_.heads);  // [B, H, Lq, D]
   auto k = split_heads(kv.k, config_.heads);              // [B, H, Lk, D]
   auto v = split_heads(kv.v, config_.heads);              // [B, H, Lk, D]
-  auto o = compat::attention(q, k, v);                    // [B, H, Lq, D]
-  return out_proj_->forward(merge_heads(o));              // [B, Lq, query_dim]
+  return merge_heads(compat::attention(q, k, v));         // [B, Lq, inner]
 }
 
 const KeyValue& ContextKvCache::get(const AttentionImpl* attn, const std::function<KeyValue()>& make) {
@@ -53,6 +56,12 @@ torch::Tensor cross_attention(AttentionImpl& attn, const torch::Tensor& x, const
                               ContextKvCache* cache) {
   if (!cache) return attn.forward(x, context);
   return attn.forward_kv(x, cache->get(&attn, [&] { return attn.project_kv(context); }));
+}
+
+torch::Tensor cross_attend(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
+                           ContextKvCache* cache) {
+  if (!cache) return attn.attend_kv(x, attn.project_kv(context));
+  return attn.attend_kv(x, cache->get(&attn, [&] { return attn.project_kv(context); }));
 }
 
 torch::Tensor AttentionImpl::forward_with_kv(const torch::Tensor& x, const torch::Tensor& k_ref,

@@ -39,6 +39,8 @@ class AttentionImpl : public torch::nn::Module {
   KeyValue project_kv(const torch::Tensor& context);
   // Attention over keys/values projected already: forward(x, c) == forward_kv(x, project_kv(c)).
   torch::Tensor forward_kv(const torch::Tensor& x, const KeyValue& kv);
+  // forward_kv without to_out: the heads' outputs merged, [B, Lq, inner]; forward_kv == to_out[0](attend_kv).
+  torch::Tensor attend_kv(const torch::Tensor& x, const KeyValue& kv);
   const AttentionConfig& config() const { return config_; }
 
   emo::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
@@ -66,6 +68,10 @@ class ContextKvCache {
 // attn(x, context), with the context's keys/values from `cache` when one is given (projected on first use).
 torch::Tensor cross_attention(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
                               ContextKvCache* cache);
+
+// cross_attention without to_out: [B, Lq, inner] (AttentionImpl::attend_kv).
+torch::Tensor cross_attend(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
+                           ContextKvCache* cache);
 
 // [B, L, H*D] -> [B, H, L, D]
 torch::Tensor split_heads(const torch::Tensor& x, int64_t heads);

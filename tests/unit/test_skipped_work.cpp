@@ -150,3 +150,40 @@ TEST(SkippedWork, ContextKeysAndValuesAreProjectedOncePerCache) {
   EXPECT_TRUE(torch::equal(emo::nn::cross_attention(*a, x, torch::randn({3, 5, 24}), &cache), first));
   EXPECT_FALSE(torch::equal(emo::nn::cross_attention(*a, x, torch::randn({3, 5, 24}), nullptr), first));
 }
+
+// Each masked audio branch is zero_conv(mask * to_out(attention)); under inference emo folds to_out and zero_conv into
+// one linear map (the mask is a scalar per token). It must equal the two maps applied in turn (the autograd path,
+// which keeps them apart), and follow the weights when they change (a later load).
+TEST(SkippedWork, FoldedAudioBranchOutputEqualsToOutThenZeroConv) {
+  torch::manual_seed(13);
+  AudioTemporalBasicTransformerBlockConfig c;
+  c.dim = 32;
+  c.num_attention_heads = 4;
+  c.attention_head_dim = 8;
+  c.cross_attention_dim = 24;
+  c.depth = 0;
+  AudioTemporalBasicTransformerBlock block(c);
+  randomize_all(*block);
+  const int64_t f = 3, l = 16;
+  auto x = torch::randn({2 * f, l, 32}), audio = torch::randn({2 * f, 5, 24});
+  audio.slice(0, 0, f).zero_();
+  std::vector<torch::Tensor> full{torch::rand({2 * f, l})}, face{(torch::rand({2 * f, l}) > 0.5).to(torch::kFloat)},
+      lip{(torch::rand({2 * f, l}) > 0.7).to(torch::kFloat)};
+  auto reference = [&] {  // autograd on: the weights require gradients, so no fold
+    return block->forward(x, audio, full, face, lip, std::nullopt, f).detach();
+  };
+  auto folded = [&] {
+    c10::InferenceMode guard;
+    return block->forward(x, audio, full, face, lip, std::nullopt, f);
+  };
+  const auto want = reference();
+  EXPECT_LT(max_diff(folded(), want), 1e-5);
+  {
+    torch::NoGradGuard g;
+    block->zero_conv_face->weight.mul_(-3);
+    block->attn2_2->to_out[0]->as<emo::nn::Linear>()->weight.mul_(0.5);
+  }
+  const auto changed = reference();
+  EXPECT_GT(max_diff(changed, want), 1e-3);
+  EXPECT_LT(max_diff(folded(), changed), 1e-5);
+}

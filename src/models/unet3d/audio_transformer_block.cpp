@@ -48,12 +48,43 @@ torch::Tensor audio_attention(emo::nn::AttentionImpl& attn, const torch::Tensor&
   return torch::cat({zero_token_output(attn, audio).expand({z, n.size(1), live.size(2)}), live}, 0);
 }
 
+// The fold of `attn`'s to_out and `conv` (FoldedBranchOutput), refreshed when a weight changed.
+const FoldedBranchOutput& folded_output(FoldedBranchOutput& f, emo::nn::AttentionImpl& attn, const emo::nn::Conv2d& conv) {
+  const auto& out = *attn.to_out[0]->as<emo::nn::Linear>();
+  const auto& wo = out.weight;   // [C, inner]
+  const auto wz = conv->weight.flatten(1);  // [C, C]
+  auto version = [](const torch::Tensor& t) { return t.is_inference() ? int64_t{0} : static_cast<int64_t>(t._version()); };
+  if (f.w.defined() && f.src_o == wo.data_ptr() && f.src_zc == conv->weight.data_ptr() && f.version_o == version(wo) &&
+      f.version_zc == version(conv->weight) && f.dtype == wo.scalar_type())
+    return f;
+  torch::NoGradGuard no_grad;
+  const auto wz32 = wz.to(torch::kFloat);
+  f.w = torch::mm(wz32, wo.to(torch::kFloat)).to(wo.scalar_type());                           // [C, inner]
+  f.b = out.bias.defined() ? torch::mv(wz32, out.bias.to(torch::kFloat)).to(wo.scalar_type())  // [C]
+                           : torch::zeros({wz.size(0)}, wo.options());
+  f.src_o = wo.data_ptr();
+  f.src_zc = conv->weight.data_ptr();
+  f.version_o = version(wo);
+  f.version_zc = version(conv->weight);
+  f.dtype = wo.scalar_type();
+  return f;
+}
+
 // zero_conv(attn(n, audio) * mask) with the same zero rows; for them, conv(o * m) = m * (W o) + bias per token.
-torch::Tensor masked_audio_branch(emo::nn::AttentionImpl& attn, const emo::nn::Conv2d& conv, const torch::Tensor& n,
-                                  const torch::Tensor& audio, const torch::Tensor& mask, int64_t z,
-                                  emo::nn::ContextKvCache* cache) {
-  auto live = pointwise(conv, emo::nn::cross_attention(attn, n.slice(0, z), audio.slice(0, z), cache) *
-                                  mask.slice(0, z));  // [(B F) - z, L, C]
+// Under inference the live rows take the folded map: m * (W_zc W_o a + W_zc b_o) + b_zc, one matmul instead of two.
+torch::Tensor masked_audio_branch(emo::nn::AttentionImpl& attn, const emo::nn::Conv2d& conv, FoldedBranchOutput& fold,
+                                  const torch::Tensor& n, const torch::Tensor& audio, const torch::Tensor& mask,
+                                  int64_t z, emo::nn::ContextKvCache* cache) {
+  const bool grads = torch::GradMode::is_enabled() &&
+                     (conv->weight.requires_grad() || attn.to_out[0]->as<emo::nn::Linear>()->weight.requires_grad());
+  torch::Tensor live;  // [(B F) - z, L, C]
+  if (grads) {
+    live = pointwise(conv, emo::nn::cross_attention(attn, n.slice(0, z), audio.slice(0, z), cache) * mask.slice(0, z));
+  } else {
+    const auto& f = folded_output(fold, attn, conv);
+    live = compat::linear(emo::nn::cross_attend(attn, n.slice(0, z), audio.slice(0, z), cache), f.w, f.b);
+    live = torch::addcmul(conv->bias, mask.slice(0, z), live);
+  }
   if (z == 0) return live;
   auto wo = compat::linear(zero_token_output(attn, audio), conv->weight.flatten(1), {});           // [1, 1, C]
   auto dead = torch::addcmul(conv->bias, mask.slice(0, 0, z), wo);                                // [z, L, C]
@@ -108,9 +139,9 @@ torch::Tensor AudioTemporalBasicTransformerBlockImpl::forward(const torch::Tenso
   auto fm = level_mask(full_mask, level, "full", n).to(n.dtype()).unsqueeze(-1);  // [(B F), L, 1]
   auto am = level_mask(face_mask, level, "face", n).to(n.dtype()).unsqueeze(-1);
   auto lm = level_mask(lip_mask, level, "lip", n).to(n.dtype()).unsqueeze(-1);
-  auto full = masked_audio_branch(*attn2_0, zero_conv_full, n, audio, fm, z, kv_cache);  // [(B F), L, C]
-  auto face = masked_audio_branch(*attn2_1, zero_conv_face, n, audio, am, z, kv_cache);
-  auto lip = masked_audio_branch(*attn2_2, zero_conv_lip, n, audio, lm, z, kv_cache);
+  auto full = masked_audio_branch(*attn2_0, zero_conv_full, folded_[0], n, audio, fm, z, kv_cache);  // [(B F), L, C]
+  auto face = masked_audio_branch(*attn2_1, zero_conv_face, folded_[1], n, audio, am, z, kv_cache);
+  auto lip = masked_audio_branch(*attn2_2, zero_conv_lip, folded_[2], n, audio, lm, z, kv_cache);
   if (motion_scale) {
     const auto& s = *motion_scale;
     h = s[0] * full + s[1] * face + s[2] * lip + h;

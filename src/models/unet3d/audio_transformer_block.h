@@ -27,6 +27,17 @@ struct AudioTemporalBasicTransformerBlockConfig {
   bool stack_enabled = true;          // unet_block_name in stack_enable_blocks_name and depth in ..._depth
 };
 
+// A branch's to_out and zero_conv folded into one per-token linear map (the mask between them is one scalar per
+// token): zero_conv(m * to_out(a)) = m * (W_zc W_o a + W_zc b_o) + b_zc. Derived from the weights on first use and
+// again whenever either weight changes (a later load).
+struct FoldedBranchOutput {
+  torch::Tensor w, b;  // [C, inner], [C]
+  const void* src_o = nullptr;
+  const void* src_zc = nullptr;
+  int64_t version_o = -1, version_zc = -1;
+  c10::ScalarType dtype = c10::ScalarType::Undefined;
+};
+
 class AudioTemporalBasicTransformerBlockImpl : public torch::nn::Module {
  public:
   explicit AudioTemporalBasicTransformerBlockImpl(const AudioTemporalBasicTransformerBlockConfig& config);
@@ -46,6 +57,7 @@ class AudioTemporalBasicTransformerBlockImpl : public torch::nn::Module {
 
  private:
   AudioTemporalBasicTransformerBlockConfig config_;
+  std::array<FoldedBranchOutput, 3> folded_;  // full, face, lip
 };
 TORCH_MODULE(AudioTemporalBasicTransformerBlock);
 
