@@ -1,5 +1,7 @@
 #include "nn/attention.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "emo/compat.h"
@@ -52,9 +54,56 @@ const KeyValue& ContextKvCache::get(const AttentionImpl* attn, const std::functi
   return it->second;
 }
 
+const FoldedContext& ContextKvCache::folded(const AttentionImpl* attn, const std::function<FoldedContext()>& make) {
+  auto it = folded_.find(attn);
+  if (it == folded_.end()) it = folded_.emplace(attn, make()).first;
+  return it->second;
+}
+
+bool folding_pays(const AttentionImpl& attn, const torch::Tensor& x, int64_t context_rows, int64_t lk, int64_t cout) {
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 3 || x.size(0) != context_rows ||
+      torch::GradMode::is_enabled() || lk <= 0)
+    return false;
+  const auto& c = attn.config();
+  const int64_t cin = c.query_dim, inner = c.inner_dim(), hk = c.heads * lk;
+  return hk * (cin + cout) < cin * inner + 2 * lk * inner + inner * cout;  // multiply-accumulates per query token
+}
+
+FoldedContext fold_context(AttentionImpl& attn, const KeyValue& kv, const torch::Tensor& w_out) {
+  const auto& c = attn.config();
+  const int64_t b = kv.k.size(0), lk = kv.k.size(1), h = c.heads, d = c.dim_head, cin = c.query_dim;
+  const int64_t cout = w_out.size(0);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const auto k = kv.k.view({b, lk, h, d});                                             // [B, Lk, H, D]
+  const auto v = kv.v.view({b, lk, h, d});                                             // [B, Lk, H, D]
+  FoldedContext f;
+  f.heads = h;
+  f.qk = (torch::einsum("hdc,bjhd->bchj", {attn.to_q->weight.view({h, d, cin}), k}) * scale)
+             .reshape({b, cin, h * lk}).contiguous();                                  // [B, C, H Lk]
+  if (attn.to_q->bias.defined())
+    f.qk_bias = (torch::einsum("hd,bjhd->bhj", {attn.to_q->bias.view({h, d}), k}) * scale)
+                    .reshape({b, 1, h * lk}).contiguous();                             // [B, 1, H Lk]
+  f.vo = torch::einsum("bjhd,ohd->bhjo", {v, w_out.view({cout, h, d})}).reshape({b, h * lk, cout}).contiguous();
+  return f;                                                                            // vo: [B, H Lk, Cout]
+}
+
+torch::Tensor attend_folded(const FoldedContext& f, const torch::Tensor& x, const torch::Tensor& b_out) {
+  const int64_t b = x.size(0), lq = x.size(1), hk = f.qk.size(2);
+  auto scores = f.qk_bias.defined() ? torch::baddbmm(f.qk_bias, x, f.qk) : torch::bmm(x, f.qk);  // [B, Lq, H Lk]
+  auto p = scores.view({b, lq, f.heads, hk / f.heads}).softmax(-1).view({b, lq, hk});          // [B, Lq, H Lk]
+  return b_out.defined() ? torch::baddbmm(b_out, p, f.vo) : torch::bmm(p, f.vo);                // [B, Lq, Cout]
+}
+
 torch::Tensor cross_attention(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
                               ContextKvCache* cache) {
   if (!cache) return attn.forward(x, context);
+  const auto& out = attn.to_out[0]->as<Linear>();
+  if (folding_pays(attn, x, context.size(0), context.size(1), out->weight.size(0))) {
+    const auto& f = cache->folded(&attn, [&] {
+      return fold_context(attn, cache->get(&attn, [&] { return attn.project_kv(context); }), out->weight);
+    });
+    return attend_folded(f, x, out->bias);
+  }
   return attn.forward_kv(x, cache->get(&attn, [&] { return attn.project_kv(context); }));
 }
 

@@ -178,6 +178,12 @@ TEST(SkippedWork, FoldedAudioBranchOutputEqualsToOutThenZeroConv) {
   };
   const auto want = reference();
   EXPECT_LT(max_diff(folded(), want), 1e-5);
+  {  // with the clip's cache the branches' attentions are folded with their context too (5 tokens, 4 heads)
+    c10::InferenceMode guard;
+    emo::nn::ContextKvCache cache;
+    EXPECT_LT(max_diff(block->forward(x, audio, full, face, lip, std::nullopt, f, &cache), want), 1e-5);
+    EXPECT_EQ(cache.folded_size(), 3u);
+  }
   {
     torch::NoGradGuard g;
     block->zero_conv_face->weight.mul_(-3);
@@ -186,4 +192,41 @@ TEST(SkippedWork, FoldedAudioBranchOutputEqualsToOutThenZeroConv) {
   const auto changed = reference();
   EXPECT_GT(max_diff(changed, want), 1e-3);
   EXPECT_LT(max_diff(folded(), changed), 1e-5);
+}
+
+// A cross-attention over few tokens, folded with its context and output map (FoldedContext), gives the attention's
+// result, with and without a to_q bias; it is used where it saves work and not under autograd.
+TEST(SkippedWork, FoldedCrossAttentionEqualsTheAttention) {
+  torch::manual_seed(15);
+  for (bool bias : {false, true}) {
+    SCOPED_TRACE(bias ? "to_q bias" : "no bias");
+    emo::nn::AttentionConfig c;
+    c.query_dim = 48;
+    c.cross_attention_dim = 24;
+    c.heads = 4;
+    c.dim_head = 16;
+    c.bias = bias;
+    emo::nn::Attention a(c);
+    randomize_all(*a);
+    auto x = torch::randn({3, 20, 48}), tokens = torch::randn({3, 4, 24});
+    const auto want = a->forward(x, tokens).detach();
+    {
+      c10::InferenceMode guard;
+      ASSERT_TRUE(emo::nn::folding_pays(*a, x, 3, 4, 48));
+      emo::nn::ContextKvCache cache;
+      EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x, tokens, &cache), want), 1e-5);
+      EXPECT_EQ(cache.folded_size(), 1u);
+      const auto f = emo::nn::fold_context(*a, a->project_kv(tokens), a->to_out[0]->as<emo::nn::Linear>()->weight);
+      EXPECT_EQ(f.qk.sizes(), (std::vector<int64_t>{3, 48, 16}));
+      EXPECT_EQ(f.vo.sizes(), (std::vector<int64_t>{3, 16, 48}));
+      EXPECT_EQ(f.qk_bias.defined(), bias);
+      // Many tokens: the plain attention is cheaper, no fold.
+      EXPECT_FALSE(emo::nn::folding_pays(*a, x, 3, 64, 48));
+      EXPECT_FALSE(emo::nn::folding_pays(*a, x, 1, 4, 48));  // context rows must match the queries'
+    }
+    EXPECT_FALSE(emo::nn::folding_pays(*a, x, 3, 4, 48));  // autograd on
+    emo::nn::ContextKvCache cache;
+    EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x, tokens, &cache).detach(), want), 1e-6);
+    EXPECT_EQ(cache.folded_size(), 0u);
+  }
 }

@@ -82,7 +82,15 @@ torch::Tensor masked_audio_branch(emo::nn::AttentionImpl& attn, const emo::nn::C
     live = pointwise(conv, emo::nn::cross_attention(attn, n.slice(0, z), audio.slice(0, z), cache) * mask.slice(0, z));
   } else {
     const auto& f = folded_output(fold, attn, conv);
-    live = compat::linear(emo::nn::cross_attend(attn, n.slice(0, z), audio.slice(0, z), cache), f.w, f.b);
+    const auto xs = n.slice(0, z), as = audio.slice(0, z);
+    if (cache && emo::nn::folding_pays(attn, xs, as.size(0), as.size(1), f.w.size(0))) {  // and the keys too
+      const auto& fc = cache->folded(&attn, [&] {
+        return emo::nn::fold_context(attn, cache->get(&attn, [&] { return attn.project_kv(as); }), f.w);
+      });
+      live = emo::nn::attend_folded(fc, xs, f.b);
+    } else {
+      live = compat::linear(emo::nn::cross_attend(attn, xs, as, cache), f.w, f.b);
+    }
     live = torch::addcmul(conv->bias, mask.slice(0, z), live);
   }
   if (z == 0) return live;
