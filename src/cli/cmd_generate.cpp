@@ -53,7 +53,7 @@ void add_runtime_flags(CLI::App* sub, RuntimeOptions& rt) {
       ->check(CLI::IsMember({"auto", "math"}))
       ->capture_default_str();
   sub->add_option("--cpu-linear", rt.cpu_linear,
-                  "fp32 linear layers on the CPU: auto (oneDNN's matmul when libtorch has it, with GEGLU's gelu fused) or aten (torch::linear, the BLAS)")
+                  "fp32 linear layers on the CPU: auto (oneDNN's matmul when libtorch has it, with GEGLU's gelu fused, feed-forwards in row chunks, convolutions with <= 256 output pixels as one matmul) or aten (torch::linear and torch::conv2d)")
       ->check(CLI::IsMember({"auto", "aten"}))
       ->capture_default_str();
   sub->add_flag_function(
