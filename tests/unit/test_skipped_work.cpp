@@ -37,6 +37,18 @@ MotionModuleConfig motion_config(int64_t blocks, int64_t attentions, int64_t spe
   return c;
 }
 
+// A small audio block (dim 32, 4 heads of 8, audio tokens of 24 channels).
+AudioTemporalBasicTransformerBlockConfig audio_block_config(int64_t depth, bool stacked = true) {
+  AudioTemporalBasicTransformerBlockConfig c;
+  c.dim = 32;
+  c.num_attention_heads = 4;
+  c.attention_head_dim = 8;
+  c.cross_attention_dim = 24;
+  c.depth = depth;
+  c.stack_enabled = stacked;
+  return c;
+}
+
 }  // namespace
 
 TEST(SkippedWork, MotionModuleWithoutTheMotionFramesRowsKeepsTheClipFrames) {
@@ -71,14 +83,7 @@ TEST(SkippedWork, AudioAttentionOfZeroTokensIsTheConstantRow) {
   for (bool stacked : {true, false}) {
     SCOPED_TRACE(stacked ? "stacked (full/face/lip)" : "one attn2");
     torch::manual_seed(12);
-    AudioTemporalBasicTransformerBlockConfig c;
-    c.dim = 32;
-    c.num_attention_heads = 4;
-    c.attention_head_dim = 8;
-    c.cross_attention_dim = 24;
-    c.depth = 1;
-    c.stack_enabled = stacked;
-    AudioTemporalBasicTransformerBlock block(c);
+    AudioTemporalBasicTransformerBlock block(audio_block_config(1, stacked));
     randomize_all(*block);  // zero_conv_* are zero-initialised: random here so the audio branches count
     const int64_t f = 3, l = 16;
     auto x = torch::randn({2 * f, l, 32});  // [(B F), L, C], uncond half first
@@ -156,13 +161,7 @@ TEST(SkippedWork, ContextKeysAndValuesAreProjectedOncePerCache) {
 // which keeps them apart), and follow the weights when they change (a later load).
 TEST(SkippedWork, FoldedAudioBranchOutputEqualsToOutThenZeroConv) {
   torch::manual_seed(13);
-  AudioTemporalBasicTransformerBlockConfig c;
-  c.dim = 32;
-  c.num_attention_heads = 4;
-  c.attention_head_dim = 8;
-  c.cross_attention_dim = 24;
-  c.depth = 0;
-  AudioTemporalBasicTransformerBlock block(c);
+  AudioTemporalBasicTransformerBlock block(audio_block_config(0));
   randomize_all(*block);
   const int64_t f = 3, l = 16;
   auto x = torch::randn({2 * f, l, 32}), audio = torch::randn({2 * f, 5, 24});
