@@ -150,9 +150,11 @@ TEST(Compat, GegluFeedForwardInRowChunksEqualsOneCall) {
     ASSERT_EQ(with_residual.sizes(), want.sizes());
     EXPECT_LT((plain - want).abs().max().item<float>(), 2e-4f) << c::effective_cpu_linear();
     EXPECT_LT((with_residual - (want + r)).abs().max().item<float>(), 2e-4f) << c::effective_cpu_linear();
-    // Chunked rows are computed exactly as in one call: the last chunk's rows against a call on those rows alone.
+    // Rows spread over the chunks (800-899 of each batch: flattened rows 800-899, 1700-1799 and 2600-2699, the last
+    // chunk's) get what a call on those rows alone gives. Not bit for bit: a BLAS may pick its kernel by the row
+    // count (MKL's sgemm on an AVX-512 Xeon rounds 100 rows differently from 2700), so to fp32 rounding.
     const auto tail = c::geglu_feed_forward(x.narrow(1, 800, 100), w_in, b_in, w_out, b_out);
-    EXPECT_TRUE(torch::equal(plain.narrow(1, 800, 100), tail)) << c::effective_cpu_linear();
+    EXPECT_LT((plain.narrow(1, 800, 100) - tail).abs().max().item<float>(), 1e-5f) << c::effective_cpu_linear();
   }
   c::set_cpu_linear(c::CpuLinear::kAuto);
 }
