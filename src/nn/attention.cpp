@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "emo/compat.h"
+#include "emo/error.h"
 
 namespace emo::nn {
 
@@ -96,6 +97,16 @@ torch::Tensor attend_folded(const FoldedContext& f, const torch::Tensor& x, cons
 
 torch::Tensor cross_attention(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
                               ContextKvCache* cache) {
+  const int64_t n = x.size(0), nc = context.size(0);
+  if (n != nc) {
+    if (nc <= 0 || n % nc != 0)
+      throw InputError("attention.cpp: " + std::to_string(n) + " query rows cannot share " + std::to_string(nc) +
+                       " context rows");
+    // Query row i reads context row i / r ("b n c -> (b f) n c"): each context row's r query rows as one row of
+    // r Lq tokens, so the context is projected (and folded) once per distinct row, never repeated.
+    const auto y = cross_attention(attn, x.reshape({nc, (n / nc) * x.size(1), x.size(2)}), context, cache);
+    return y.view({n, x.size(1), y.size(2)});  // [N, Lq, Cout]
+  }
   if (!cache) return attn.forward(x, context);
   const auto& out = attn.to_out[0]->as<Linear>();
   if (folding_pays(attn, x, context.size(0), context.size(1), out->weight.size(0))) {

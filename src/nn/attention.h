@@ -91,7 +91,8 @@ class ContextKvCache {
 };
 
 // attn(x, context), with the context's keys/values from `cache` when one is given (projected on first use); with a
-// cache, folded (FoldedContext) where folding_pays.
+// cache, folded (FoldedContext) where folding_pays. x [N, Lq, C]; context [N, Lk, D], or [N / r, Lk, D] shared by r
+// consecutive query rows (row i reads context row i / r, as after repeat_interleave(r, 0)); other row counts throw.
 torch::Tensor cross_attention(AttentionImpl& attn, const torch::Tensor& x, const torch::Tensor& context,
                               ContextKvCache* cache);
 

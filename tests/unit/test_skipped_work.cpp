@@ -229,3 +229,35 @@ TEST(SkippedWork, FoldedCrossAttentionEqualsTheAttention) {
     EXPECT_EQ(cache.folded_size(), 0u);
   }
 }
+
+// Image tokens are one row per clip, shared by its F frames (hallo repeats them: "b n c -> (b f) n c"). emo does not
+// repeat them: query row i reads context row i / F, so the keys, values and folds are made once per distinct row. The
+// result must be what the repeated context gives, folded or not, cached or not; row counts that do not divide throw.
+TEST(SkippedWork, ContextSharedByFramesIsNotRepeated) {
+  torch::manual_seed(16);
+  emo::nn::AttentionConfig c;
+  c.query_dim = 48;
+  c.cross_attention_dim = 24;
+  c.heads = 4;
+  c.dim_head = 16;
+  emo::nn::Attention a(c);
+  randomize_all(*a);
+  const int64_t b = 2, f = 3;
+  auto x = torch::randn({b * f, 20, 48});
+  for (int64_t lk : {4, 64}) {  // folded (few tokens) and plain attention (many)
+    SCOPED_TRACE(lk);
+    auto tokens = torch::randn({b, lk, 24});
+    c10::InferenceMode guard;
+    const auto want = a->forward(x, tokens.repeat_interleave(f, 0));  // [(B F), L, C]
+    EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x, tokens, nullptr), want), 1e-5);
+    emo::nn::ContextKvCache cache;
+    EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x, tokens, &cache), want), 1e-5);
+    EXPECT_EQ(cache.get(a.get(), [] { return emo::nn::KeyValue{}; }).k.size(0), b);  // projected for B rows only
+    EXPECT_EQ(cache.folded_size(), lk == 4 ? 1u : 0u);
+    if (lk == 4) EXPECT_EQ(cache.folded(a.get(), [] { return emo::nn::FoldedContext{}; }).qk.size(0), b);
+    auto x2 = torch::randn({b * f, 20, 48});  // a later step reuses them
+    EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x2, tokens, &cache), a->forward(x2, tokens.repeat_interleave(f, 0))),
+              1e-5);
+    EXPECT_THROW(emo::nn::cross_attention(*a, x, torch::randn({4, lk, 24}), nullptr), emo::InputError);
+  }
+}

@@ -23,7 +23,8 @@ class TemporalBasicTransformerBlockImpl : public torch::nn::Module {
  public:
   explicit TemporalBasicTransformerBlockImpl(const TemporalBasicTransformerBlockConfig& config);
 
-  // x [(B F), L, C]; context [(B F), T, D] (image tokens per frame); kv_cache: the clip's projected context keys/values
+  // x [(B F), L, C]; context [(B F), T, D] (image tokens per frame) or [B, T, D] (shared by
+  // the F frames of each row); kv_cache: the clip's projected context keys/values
   // (UNet3DConditions::context_kv) or null.
   // Returns the block output [(B F), L, C] and the motion-frame features [B, M, L, C] taken from the bank
   // (undefined when no bank is set).

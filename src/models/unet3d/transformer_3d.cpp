@@ -60,8 +60,12 @@ std::pair<torch::Tensor, torch::Tensor> Transformer3DModelImpl::forward_spatial(
   if (config_.use_audio_module) throw ModelError(std::string(kFile_transformer_3d) + ": forward_spatial on an audio module");
   const auto b = x.size(0), f = x.size(2);
   auto residual = emo::nn::fold_frames(x);  // [(B F), C, H, W]
-  // einops repeat "b n c -> (b f) n c" when the batch differs: each clip's tokens repeated for its frames.
-  auto ctx = context.size(0) != b * f ? context.repeat_interleave(f, 0) : context;  // [(B F), T, D]
+  // einops repeat "b n c -> (b f) n c" when the batch differs: each clip's tokens shared by its frames. Not repeated
+  // here: cross_attention reads context row i / F for query row i, so the keys are projected once per clip row.
+  if (context.size(0) != b && context.size(0) != b * f)
+    throw InputError(std::string(kFile_transformer_3d) + ": image tokens have " + std::to_string(context.size(0)) +
+                     " rows; expected B=" + std::to_string(b) + " or B*F=" + std::to_string(b * f));
+  const auto& ctx = context;  // [B, T, D] or [(B F), T, D]
   auto h = to_tokens(residual);
   torch::Tensor motion;
   for (size_t i = 0; i < spatial_.size(); ++i) {
