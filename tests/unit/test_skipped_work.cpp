@@ -49,6 +49,17 @@ AudioTemporalBasicTransformerBlockConfig audio_block_config(int64_t depth, bool 
   return c;
 }
 
+// A cross-attention of 48 query channels over tokens of 24 (4 heads of 16).
+emo::nn::AttentionConfig cross_attention_config(bool bias) {
+  emo::nn::AttentionConfig c;
+  c.query_dim = 48;
+  c.cross_attention_dim = 24;
+  c.heads = 4;
+  c.dim_head = 16;
+  c.bias = bias;
+  return c;
+}
+
 }  // namespace
 
 TEST(SkippedWork, MotionModuleWithoutTheMotionFramesRowsKeepsTheClipFrames) {
@@ -199,13 +210,7 @@ TEST(SkippedWork, FoldedCrossAttentionEqualsTheAttention) {
   torch::manual_seed(15);
   for (bool bias : {false, true}) {
     SCOPED_TRACE(bias ? "to_q bias" : "no bias");
-    emo::nn::AttentionConfig c;
-    c.query_dim = 48;
-    c.cross_attention_dim = 24;
-    c.heads = 4;
-    c.dim_head = 16;
-    c.bias = bias;
-    emo::nn::Attention a(c);
+    emo::nn::Attention a(cross_attention_config(bias));
     randomize_all(*a);
     auto x = torch::randn({3, 20, 48}), tokens = torch::randn({3, 4, 24});
     const auto want = a->forward(x, tokens).detach();
@@ -235,12 +240,7 @@ TEST(SkippedWork, FoldedCrossAttentionEqualsTheAttention) {
 // result must be what the repeated context gives, folded or not, cached or not; row counts that do not divide throw.
 TEST(SkippedWork, ContextSharedByFramesIsNotRepeated) {
   torch::manual_seed(16);
-  emo::nn::AttentionConfig c;
-  c.query_dim = 48;
-  c.cross_attention_dim = 24;
-  c.heads = 4;
-  c.dim_head = 16;
-  emo::nn::Attention a(c);
+  emo::nn::Attention a(cross_attention_config(false));
   randomize_all(*a);
   const int64_t b = 2, f = 3;
   auto x = torch::randn({b * f, 20, 48});
