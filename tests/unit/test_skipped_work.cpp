@@ -11,6 +11,7 @@
 #include "emo/error.h"
 #include "models/unet3d/audio_transformer_block.h"
 #include "models/unet3d/motion_module.h"
+#include "models/unet3d/transformer_3d.h"
 #include "nn/attention.h"
 #include "nn/basic_transformer_block.h"
 
@@ -252,6 +253,7 @@ TEST(SkippedWork, ContextSharedByFramesIsNotRepeated) {
     EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x, tokens, nullptr), want), 1e-5);
     emo::nn::ContextKvCache cache;
     EXPECT_LT(max_diff(emo::nn::cross_attention(*a, x, tokens, &cache), want), 1e-5);
+    ASSERT_EQ(cache.size(), 1u);
     EXPECT_EQ(cache.get(a.get(), [] { return emo::nn::KeyValue{}; }).k.size(0), b);  // projected for B rows only
     EXPECT_EQ(cache.folded_size(), lk == 4 ? 1u : 0u);
     if (lk == 4) EXPECT_EQ(cache.folded(a.get(), [] { return emo::nn::FoldedContext{}; }).qk.size(0), b);
@@ -260,4 +262,26 @@ TEST(SkippedWork, ContextSharedByFramesIsNotRepeated) {
               1e-5);
     EXPECT_THROW(emo::nn::cross_attention(*a, x, torch::randn({4, lk, 24}), nullptr), emo::InputError);
   }
+}
+
+// The spatial transformer takes the image tokens as one row per clip ([B, T, D], shared by the F frames) or one per
+// frame ([(B F), T, D]) with the same result; any other row count is refused.
+TEST(SkippedWork, SpatialTransformerTakesImageTokensPerClipOrPerFrame) {
+  torch::manual_seed(17);
+  Transformer3DModelConfig c;
+  c.num_attention_heads = 2;
+  c.attention_head_dim = 16;
+  c.in_channels = 32;
+  c.norm_num_groups = 8;
+  c.cross_attention_dim = 24;
+  Transformer3DModel t(c);
+  randomize_all(*t);
+  c10::InferenceMode guard;
+  const int64_t b = 2, f = 3;
+  auto x = torch::randn({b, 32, f, 4, 4}), tokens = torch::randn({b, 4, 24});
+  const auto per_frame = t->forward_spatial(x, tokens.repeat_interleave(f, 0), false).first;  // [B, C, F, H, W]
+  emo::nn::ContextKvCache cache;
+  EXPECT_LT(max_diff(t->forward_spatial(x, tokens, false, &cache).first, per_frame), 1e-5);
+  EXPECT_LT(max_diff(t->forward_spatial(x, tokens, false).first, per_frame), 1e-5);
+  EXPECT_THROW(t->forward_spatial(x, torch::randn({3, 4, 24}), false), emo::InputError);
 }

@@ -65,11 +65,10 @@ std::pair<torch::Tensor, torch::Tensor> Transformer3DModelImpl::forward_spatial(
   if (context.size(0) != b && context.size(0) != b * f)
     throw InputError(std::string(kFile_transformer_3d) + ": image tokens have " + std::to_string(context.size(0)) +
                      " rows; expected B=" + std::to_string(b) + " or B*F=" + std::to_string(b * f));
-  const auto& ctx = context;  // [B, T, D] or [(B F), T, D]
   auto h = to_tokens(residual);
   torch::Tensor motion;
   for (size_t i = 0; i < spatial_.size(); ++i) {
-    auto [out, mf] = spatial_[i]->forward(h, ctx, f, cfg, kv_cache);
+    auto [out, mf] = spatial_[i]->forward(h, context, f, cfg, kv_cache);
     h = out;
     if (i == 0) motion = mf;  // hallo keeps motion_frames[0] (the first block's first bank)
   }

@@ -36,7 +36,8 @@ class Transformer3DModelImpl : public torch::nn::Module {
  public:
   explicit Transformer3DModelImpl(const Transformer3DModelConfig& config);
 
-  // Spatial variant. x [B, C, F, H, W]; context [B, T, D] image tokens (repeated per frame) or [(B F), T, D].
+  // Spatial variant. x [B, C, F, H, W]; context [B, T, D] image tokens (shared by the F frames of each row) or
+  // [(B F), T, D]; other row counts throw InputError.
   // Returns the output [B, C, F, H, W] and the first block's bank motion features [B, M, H*W, C] (or undefined).
   // kv_cache: the clip's projected image-token keys/values (UNet3DConditions::context_kv), or null.
   std::pair<torch::Tensor, torch::Tensor> forward_spatial(const torch::Tensor& x, const torch::Tensor& context,
