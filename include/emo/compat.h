@@ -114,11 +114,33 @@ void set_num_threads(int n);
 bool set_retain_host_memory(bool retain);
 // "retain", "system", or "GLIBC_TUNABLES" (the user's malloc tunables win): for reports.
 std::string host_memory_policy();
-// Between clips: hands the heap's free pages back to the system (glibc malloc_trim), so heap fragmentation cannot
-// ratchet the peak up with the audio's length (under retain, and under system too: glibc's sliding mmap threshold
-// puts large blocks on the heap after the first frees). Per clip, never per step: the next clip faults its pages
-// in once. Does nothing when the user's GLIBC_TUNABLES set malloc, or without glibc.
-void release_free_host_memory();
+// When to hand the heap's free pages back between clips. Trimming costs the next clip its page faults (every
+// freed page is faulted in and zeroed again: about 0.5-1 s of a first UNet step at 256² on two cores), so it is
+// worth doing only when heap fragmentation has grown the resident set. The first clip's resident set (taken after
+// it, untrimmed: about its peak) is the baseline; a later clip trims only when it ends more than `growth` above
+// it, so the peak stays within about `growth` plus one clip's fragmentation of the first clip's. When the resident
+// set is still above the limit after the clip that follows a trim, the working set itself grew (a bigger job in
+// `emo batch`): that becomes the baseline.
+class HeapTrimRule {
+ public:
+  explicit HeapTrimRule(double growth = 0.02) : growth_(growth) {}
+  // resident_bytes: the process's resident set after a clip. True: trim now.
+  bool should_trim(int64_t resident_bytes);
+  int64_t baseline() const { return baseline_; }
+
+ private:
+  double growth_;
+  int64_t baseline_ = -1;
+  bool trimmed_last_ = false;
+};
+// The process's resident set in bytes (/proc/self/statm), or -1 where it cannot be read.
+int64_t resident_bytes();
+// Between clips: hands the heap's free pages back to the system (glibc malloc_trim) when the process-wide
+// HeapTrimRule says so, so heap fragmentation cannot ratchet the peak up with the audio's length (under retain,
+// and under system too: glibc's sliding mmap threshold puts large blocks on the heap after the first frees).
+// Per clip, never per step. Does nothing when the user's GLIBC_TUNABLES set malloc, or without glibc. Returns
+// whether it trimmed.
+bool release_free_host_memory();
 
 inline bool cuda_available() { return torch::cuda::is_available(); }
 

@@ -19,6 +19,9 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <unistd.h>
+
+#include <cstdio>
 
 namespace emo::compat {
 
@@ -328,9 +331,48 @@ bool user_malloc_tunables() {
 }
 }  // namespace
 
-void release_free_host_memory() {
+bool HeapTrimRule::should_trim(int64_t resident) {
+  if (resident < 0) return true;                       // unknown: trim, as every clip did before the rule
+  if (baseline_ < 0) {                                 // the first clip: its resident set is the baseline
+    baseline_ = resident;
+    return false;
+  }
+  const bool over = static_cast<double>(resident) > static_cast<double>(baseline_) * (1.0 + growth_);
+  if (!over) {
+    trimmed_last_ = false;
+    return false;
+  }
+  if (trimmed_last_) {                                 // over again right after a trim: the working set grew
+    baseline_ = resident;
+    trimmed_last_ = false;
+    return false;
+  }
+  trimmed_last_ = true;
+  return true;
+}
+
+int64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
+  std::fclose(f);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (n != 2 || page <= 0) return -1;
+  return static_cast<int64_t>(resident) * page;
+}
+
+bool release_free_host_memory() {
 #if defined(__GLIBC__)
-  if (!user_malloc_tunables()) malloc_trim(0);
+  if (user_malloc_tunables()) return false;
+  static std::mutex mu;
+  static HeapTrimRule rule;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!rule.should_trim(resident_bytes())) return false;
+  malloc_trim(0);
+  return true;
+#else
+  return false;
 #endif
 }
 

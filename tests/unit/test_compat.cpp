@@ -235,3 +235,34 @@ TEST(Compat, SmallScoreMatricesTakeTheFormulaOnTheCpu) {
   EXPECT_EQ(shapes[0].kernel, "emo_math");
   c::set_attention_backend(saved);
 }
+
+// Between clips the heap is trimmed only when fragmentation grew the resident set past the first clip's: a trim
+// costs the next clip a page fault for every page it hands back.
+TEST(Compat, HeapTrimRuleTrimsOnlyWhenTheResidentSetGrew) {
+  const int64_t mib = int64_t{1} << 20;
+  emo::compat::HeapTrimRule rule(0.02);
+  EXPECT_FALSE(rule.should_trim(1000 * mib));  // the first clip: the baseline
+  EXPECT_EQ(rule.baseline(), 1000 * mib);
+  EXPECT_FALSE(rule.should_trim(1010 * mib));  // +1 %: its freed pages stay for the next clip
+  EXPECT_FALSE(rule.should_trim(1020 * mib));  // +2 %: still within
+  EXPECT_TRUE(rule.should_trim(1021 * mib));   // past 2 %: trim
+  EXPECT_FALSE(rule.should_trim(1005 * mib));  // the clip after the trim is back within
+  EXPECT_TRUE(rule.should_trim(1030 * mib));   // fragmentation again: trim again
+  EXPECT_EQ(rule.baseline(), 1000 * mib);
+  // A bigger job: over the limit again right after a trim, so the working set itself grew. It becomes the
+  // baseline, instead of a trim after every clip.
+  EXPECT_FALSE(rule.should_trim(1500 * mib));
+  EXPECT_EQ(rule.baseline(), 1500 * mib);
+  EXPECT_FALSE(rule.should_trim(1520 * mib));
+  EXPECT_TRUE(rule.should_trim(1540 * mib));
+  EXPECT_TRUE(emo::compat::HeapTrimRule().should_trim(-1));  // resident set unknown: trim as before
+}
+
+TEST(Compat, ResidentBytesReadsThisProcess) {
+  const int64_t before = emo::compat::resident_bytes();
+  ASSERT_GT(before, 0);
+  std::vector<char> block(64 << 20, 1);  // 64 MiB touched
+  const int64_t after = emo::compat::resident_bytes();
+  EXPECT_GE(after - before, int64_t{48} << 20);
+  EXPECT_EQ(block[12345], 1);
+}
