@@ -86,7 +86,7 @@ LoopStats run_clips(Networks& nets, const nlohmann::json& scheduler_kwargs, cons
     if (trace) trace->videos.push_back(torch::cat(all, 0));
     // hallo: motion = videos[-M:] * 2 - 1, back to the pipeline's dtype; stays on the device.
     if (M > 0) motion = nets.place(torch::cat(tail, 0) * 2 - 1);                    // [M, 3, S, S]
-    compat::release_free_host_memory();  // the clip's freed activations go back to the system, once per clip
+    compat::release_free_host_memory();  // once per clip: trims the heap only when RSS grew (HeapTrimRule)
   }
   return st;
 }
