@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak host memory of `emo generate` against the audio's length (docs/performance.md, "Memory versus audio length").
-# Makes a synthetic portrait and voices of the given lengths (Python's standard library only), renders each with the
-# tiny random model, and prints seconds | frames | peak RSS (MiB) | wall (s) and the growth from the first length.
+# Makes a synthetic portrait and voices of the given lengths, renders each with the tiny random model, and prints
+# seconds | frames | peak RSS (MiB) | wall (s) and the growth from the first length. Needs only python3 (its standard
+# library makes the inputs and reads the peak RSS of each render, as /usr/bin/time -v would).
 #
 #   scripts/bench/memory_vs_length.sh [--emo build/emo] [--lengths "10 60"] [--work DIR] [-- extra generate options]
 set -euo pipefail
@@ -21,7 +22,6 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -x "$EMO" ]] || { echo "memory_vs_length.sh: $EMO: not an executable (build first)" >&2; exit 2; }
-[[ -x /usr/bin/time ]] || { echo "memory_vs_length.sh: /usr/bin/time not found (apt install time)" >&2; exit 2; }
 EMO="$(cd "$(dirname "$EMO")" && pwd)/$(basename "$EMO")"
 if [[ -z "$WORK" ]]; then WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT; fi
 mkdir -p "$WORK"
@@ -63,9 +63,16 @@ EOF
 printf '| audio | frames | peak RSS (MiB) | wall (s) | vs %s s |\n| ---: | ---: | ---: | ---: | ---: |\n' "${LENGTHS%% *}"
 first=""
 for sec in $LENGTHS; do
-  /usr/bin/time -f "%M %e" -o "$WORK/time$sec.txt" "$EMO" -t 1 -q generate -m "$WORK/tiny" -i "$WORK/face.png" \
-    -a "$WORK/voice$sec.wav" -o "$WORK/out$sec.mp4" --width 64 --steps 1 "${EXTRA[@]}"
-  read -r kib wall < <(tail -1 "$WORK/time$sec.txt")
+  # Peak RSS (KiB) and wall seconds of the render, from the waiting parent's rusage of its one child.
+  read -r kib wall < <(python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.run(sys.argv[1:], stdout=sys.stderr).returncode
+if rc: sys.exit(rc)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "%.1f" % (time.monotonic() - t))' \
+    "$EMO" -t 1 -q generate -m "$WORK/tiny" -i "$WORK/face.png" -a "$WORK/voice$sec.wav" -o "$WORK/out$sec.mp4" \
+    --width 64 --steps 1 "${EXTRA[@]}") || true
+  [[ -n "$kib" ]] || { echo "memory_vs_length.sh: emo generate failed for $sec s of audio" >&2; exit 1; }
   frames=$("$EMO" probe "$WORK/out$sec.mp4" | awk '/video/ {for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^frames/) print $i}')
   mib=$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')
   [[ -n "$first" ]] || first="$mib"
